@@ -1,0 +1,104 @@
+"""The in-process view of one user's persistent memories: records, vectors and the BM25 index.
+
+Loaded from the store once per process and kept current by every write of this process. With the
+embedded store the file lock guarantees this process is the only writer, so the view is exact;
+with a Chroma server, call :meth:`UserMemory.refresh` after writes from other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from psm_core.lexical import BM25Index
+from psm_core.types import MemoryRecord, Tier
+
+__all__ = ["UserIndex", "index_text"]
+
+
+def index_text(record: MemoryRecord) -> str:
+    """What the lexical index sees for a record: its text, prefixed by a named speaker."""
+    if record.role and record.role not in ("user", "assistant", "system"):
+        return f"{record.role}: {record.text}"
+    return record.text
+
+
+class UserIndex:
+    """Records by id, their vectors (row per slot) and a BM25 index over their texts."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.lock = threading.RLock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.records: dict[str, MemoryRecord] = {}
+        self._slot: dict[str, int] = {}
+        self._free: list[int] = []
+        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._used = 0
+        self.bm25 = BM25Index()
+        self.counts: dict[Tier, int] = {}
+        self.latest: datetime | None = None
+        self.loaded = False
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def put(self, record: MemoryRecord, vector: NDArray[np.float32] | None) -> None:
+        """Insert or replace ``record``; ``vector`` None keeps the stored vector (text unchanged)."""
+        old = self.records.get(record.id)
+        if old is not None:
+            self.counts[old.tier] -= 1
+        self.records[record.id] = record
+        self.counts[record.tier] = self.counts.get(record.tier, 0) + 1
+        if vector is not None or record.id not in self._slot:
+            if record.id in self._slot:
+                slot = self._slot[record.id]
+            elif self._free:
+                slot = self._free.pop()
+            else:
+                slot = self._used
+                self._used += 1
+                if slot >= self._vectors.shape[0]:
+                    grown = np.zeros((max(64, slot * 2), self.dim), dtype=np.float32)
+                    grown[: self._vectors.shape[0]] = self._vectors
+                    self._vectors = grown
+            self._slot[record.id] = slot
+            if vector is not None:
+                self._vectors[slot] = vector
+        if old is None or old.text != record.text or old.role != record.role:
+            self.bm25.add(record.id, index_text(record))
+        if self.latest is None or record.observed_at > self.latest:
+            self.latest = record.observed_at
+
+    def put_many(self, items: Iterable[tuple[MemoryRecord, NDArray[np.float32] | None]]) -> None:
+        for record, vector in items:
+            self.put(record, vector)
+
+    def remove(self, record_id: str) -> MemoryRecord | None:
+        record = self.records.pop(record_id, None)
+        if record is None:
+            return None
+        self.counts[record.tier] -= 1
+        slot = self._slot.pop(record_id)
+        self._vectors[slot] = 0.0
+        self._free.append(slot)
+        self.bm25.remove(record_id)
+        return record
+
+    def vector(self, record_id: str) -> NDArray[np.float32]:
+        return self._vectors[self._slot[record_id]]
+
+    def similarities(self, ids: Sequence[str], query: NDArray[np.float32]) -> NDArray[np.float32]:
+        if not ids:
+            return np.zeros(0, dtype=np.float32)
+        rows = self._vectors[[self._slot[i] for i in ids]]
+        return rows @ query
+
+    def count(self, tier: Tier) -> int:
+        return self.counts.get(tier, 0)

@@ -1,0 +1,485 @@
+"""One user's memory: observe, remember, recall, get, update, forget, erase, export, stats.
+
+Every sync method has an async twin (``aobserve``, ``arecall``, …) that runs it off the event loop.
+Obtain instances from :meth:`psm_core.PSM.for_user`; never construct directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
+from psm_core.index import UserIndex, index_text
+from psm_core.recall import RecallResult, ScoredMemory, fit_budget
+from psm_core.skill.base import Candidate
+from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
+from psm_core.stores.chroma import user_key
+from psm_core.text import clean_text, count_tokens
+from psm_core.types import PERSISTENT_TIERS, Event, Kind, MemoryRecord, Status, Tier, utcnow
+
+if TYPE_CHECKING:
+    from psm_core.psm import PSM
+
+__all__ = ["MemoryStats", "UserMemory"]
+
+logger = logging.getLogger(__name__)
+
+_UPDATABLE = frozenset(
+    {"text", "kind", "strength", "decay_rate", "emotional_weight", "confidence", "importance",
+     "provenance", "valid_from", "valid_to", "status", "metadata", "tier", "recall_count", "last_access"}
+)  # fmt: skip
+_FLUSH_AT = 256
+
+
+class MemoryStats(BaseModel):
+    """Counts of one user's memories."""
+
+    user_id: str
+    tiers: dict[str, int]
+    statuses: dict[str, int]
+    kinds: dict[str, int]
+    total: int
+    tokens: int
+    latest_activity: datetime | None
+
+
+class UserMemory:
+    """The tiered memory of one user. Thread-safe; all state is per user."""
+
+    def __init__(self, psm: PSM, user_id: str) -> None:
+        self._psm = psm
+        self.user_id = user_id
+        self.key = user_key(user_id)
+        self._index = UserIndex(psm.embedder.dim)
+        self._sensory = SensoryBuffer(psm.settings.sensory_window)
+        self._working = WorkingMemory(psm.settings.working_window)
+        self._dirty: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"UserMemory(user_id={self.user_id!r}, records={len(self._index) if self._index.loaded else '?'})"
+
+    # -- loading --------------------------------------------------------------------------------
+    def _ensure_loaded(self) -> UserIndex:
+        idx = self._index
+        if idx.loaded:
+            return idx
+        with idx.lock:
+            if not idx.loaded:
+                for tier in PERSISTENT_TIERS:
+                    idx.put_many(self._psm.store.scan(self.key, tier, with_vectors=True))
+                idx.loaded = True
+                logger.debug("loaded %d memories of user %s", len(idx), self.key[:8])
+        return idx
+
+    def refresh(self) -> None:
+        """Reload this user's records from the store (after writes by another process to a server)."""
+        with self._index.lock:
+            self._flush()
+            self._index.clear()
+        self._ensure_loaded()
+
+    def now(self) -> datetime:
+        """The user's time: their latest observed activity (wall clock when they have none)."""
+        idx = self._ensure_loaded()
+        latest = idx.latest
+        for it in self._working.items():
+            if latest is None or it.record.observed_at > latest:
+                latest = it.record.observed_at
+        return latest or utcnow()
+
+    # -- writing --------------------------------------------------------------------------------
+    def _event(
+        self, text: Any, role: str, session_id: str | None, timestamp: datetime | None, metadata: Mapping[str, Any] | None
+    ) -> Event:
+        cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
+        if not isinstance(role, str) or not role.strip():
+            raise InvalidInputError(f"role must be a non-empty string, got {role!r}")
+        try:
+            return Event(text=cleaned, role=role, session_id=session_id, timestamp=timestamp, metadata=dict(metadata or {}))
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid event: {exc.errors()[0]['msg']}") from exc
+
+    def observe(
+        self,
+        text: str,
+        *,
+        role: str = "user",
+        session_id: str | None = None,
+        timestamp: datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> MemoryRecord:
+        """Observe one conversation turn: sensory buffer → relevance gate → working (+ episodic if kept).
+
+        Returns the record; its ``tier`` is EPISODIC when the gate kept it, WORKING otherwise.
+        """
+        return self.observe_many([self._event(text, role, session_id, timestamp, metadata)])[0]
+
+    def observe_many(self, events: Iterable[Event | Mapping[str, Any] | str], *, progress: bool = False) -> list[MemoryRecord]:
+        """Observe many turns at once: one embedding batch and one write per tier. All or nothing.
+
+        Events may be :class:`Event`, dicts with the ``observe`` arguments, or plain strings.
+        """
+        evs = [self._coerce(e) for e in events]
+        if not evs:
+            return []
+        vectors = self._psm.embed([e.text for e in evs], progress=progress)
+        context = self._sensory.recent(4)
+        contexts = [context + evs[max(0, i - 4) : i] for i in range(len(evs))]
+        decisions = self._psm.skill.gate_batch(evs, vectors, [c[-4:] for c in contexts])
+        now = utcnow()
+        records: list[MemoryRecord] = []
+        for ev, dec in zip(evs, decisions):
+            observed = ev.timestamp or now
+            rec = MemoryRecord(
+                user_id=self.user_id,
+                tier=Tier.EPISODIC if dec.keep else Tier.WORKING,
+                text=ev.text,
+                kind=dec.kind,
+                role=ev.role,
+                session_id=ev.session_id,
+                created_at=now,
+                observed_at=observed,
+                valid_from=observed,
+                strength=max(0.05, dec.importance),
+                importance=dec.importance,
+                emotional_weight=dec.emotional_weight,
+                confidence=dec.confidence,
+                metadata=dict(ev.metadata),
+            )
+            rec = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
+            records.append(rec)
+        kept = [i for i, r in enumerate(records) if r.tier is Tier.EPISODIC]
+        idx = self._ensure_loaded()
+        with idx.lock:
+            if kept:
+                self._psm.store.register_user(self.user_id)
+                self._psm.store.upsert(self.key, Tier.EPISODIC, [records[i] for i in kept], vectors[kept])
+                idx.put_many((records[i], vectors[i]) for i in kept)
+            for ev, rec, vec in zip(evs, records, vectors):
+                self._sensory.push(ev)
+                self._working.add(rec, vec)
+        logger.info("user %s observed %d events, kept %d", self.key[:8], len(records), len(kept))
+        return records
+
+    def _coerce(self, e: Event | Mapping[str, Any] | str) -> Event:
+        if isinstance(e, Event):
+            return self._event(e.text, e.role, e.session_id, e.timestamp, e.metadata)
+        if isinstance(e, str):
+            return self._event(e, "user", None, None, None)
+        if isinstance(e, Mapping):
+            unknown = set(e) - {"text", "role", "session_id", "timestamp", "metadata"}
+            if unknown or "text" not in e:
+                raise InvalidInputError(f"event dicts take text, role, session_id, timestamp, metadata; got {sorted(e)}")
+            return self._event(e["text"], e.get("role", "user"), e.get("session_id"), e.get("timestamp"), e.get("metadata"))
+        raise InvalidInputError(f"cannot observe a {type(e).__name__}: pass an Event, a dict or a str")
+
+    def remember(
+        self,
+        text: str,
+        *,
+        kind: Kind | str = Kind.FACT,
+        tier: Tier | str = Tier.SEMANTIC,
+        confidence: float = 1.0,
+        importance: float = 0.8,
+        emotional_weight: float = 0.0,
+        provenance: Sequence[str] = (),
+        timestamp: datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        record_id: str | None = None,
+    ) -> MemoryRecord:
+        """Store ``text`` explicitly (no gate) in a persistent tier; semantic by default."""
+        cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
+        try:
+            tier = Tier(tier)
+            kind = Kind(kind)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        if tier not in PERSISTENT_TIERS:
+            raise InvalidInputError(f"remember() writes persistent tiers {[t.value for t in PERSISTENT_TIERS]}, not {tier.value}")
+        when = timestamp or utcnow()
+        try:
+            rec = MemoryRecord(
+                user_id=self.user_id, tier=tier, text=cleaned, kind=kind, observed_at=when, valid_from=when,
+                confidence=confidence, importance=importance, emotional_weight=emotional_weight,
+                strength=max(0.05, importance), provenance=list(provenance), metadata=dict(metadata or {}),
+                **({"id": record_id} if record_id else {}),
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid memory: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        rec = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
+        vec = self._psm.embed([cleaned])[0]
+        idx = self._ensure_loaded()
+        with idx.lock:
+            self._psm.store.register_user(self.user_id)
+            self._psm.store.upsert(self.key, tier, [rec], vec[None, :])
+            idx.put(rec, vec)
+        logger.info("user %s remembered %s in %s", self.key[:8], rec.id, tier.value)
+        return rec
+
+    # -- reading --------------------------------------------------------------------------------
+    def recall(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        tiers: Sequence[Tier | str] | None = None,
+        token_budget: int | None = None,
+        now: datetime | None = None,
+        include_superseded: bool = False,
+    ) -> RecallResult:
+        """The ``k`` memories most worth surfacing for ``query`` (hybrid dense + BM25, weighed by the skill).
+
+        ``tiers`` defaults to episodic, semantic and archival (add ``working`` for this session's
+        turns). Superseded facts are left out unless ``include_superseded``. Updates access statistics.
+        """
+        q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 1):
+            raise InvalidInputError(f"token_budget must be a positive int, got {token_budget!r}")
+        try:
+            wanted = {Tier(t) for t in tiers} if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        idx = self._ensure_loaded()
+        qv = self._psm.embed([q])[0]
+        n = max(3 * k, 30)
+        with idx.lock:
+            when = now or self.now()
+            dense: dict[str, tuple[float, int]] = {}
+            hits: list[tuple[str, float]] = []
+            for tier in PERSISTENT_TIERS:
+                if tier in wanted and idx.count(tier):
+                    hits.extend(self._psm.store.query(self.key, tier, qv, min(n, idx.count(tier))))
+            hits.sort(key=lambda h: -h[1])
+            for rank, (rid, sim) in enumerate(hits):
+                if rid in idx.records:
+                    dense[rid] = (sim, rank)
+            lexical = {rid: (s, r) for r, (rid, s) in enumerate(idx.bm25.search(q, n))}
+            top_lex = max((s for s, _ in lexical.values()), default=1.0) or 1.0
+            cands: list[Candidate] = []
+            ids = [i for i in dict.fromkeys([*dense, *lexical]) if self._eligible(idx.records[i], wanted, include_superseded)]
+            sims = idx.similarities(ids, qv)
+            for rid, sim in zip(ids, sims):
+                d, lx = dense.get(rid), lexical.get(rid)
+                cands.append(
+                    Candidate(
+                        record=idx.records[rid], similarity=float(sim), lexical=lx[0] / top_lex if lx else 0.0,
+                        dense_rank=d[1] if d else None, lexical_rank=lx[1] if lx else None,
+                    )
+                )  # fmt: skip
+            if Tier.WORKING in wanted:
+                cands.extend(self._working_candidates(qv, q, set(ids)))
+            scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
+            order = np.argsort(-scores, kind="stable")[:k]
+            ranked = [
+                ScoredMemory(
+                    record=cands[i].record, score=float(scores[i]), similarity=cands[i].similarity, lexical=cands[i].lexical
+                )
+                for i in order
+            ]
+            kept, used = fit_budget(ranked, token_budget)
+            self._touch([m.id for m in kept if m.tier is not Tier.WORKING], when)
+        return RecallResult(query=q, memories=kept, now=when, tokens=used)
+
+    @staticmethod
+    def _eligible(r: MemoryRecord, wanted: set[Tier], include_superseded: bool) -> bool:
+        return r.tier in wanted and (include_superseded or r.status is not Status.SUPERSEDED)
+
+    def _working_candidates(self, qv: np.ndarray, q: str, seen: set[str]) -> list[Candidate]:
+        from psm_core.lexical import tokenize
+
+        items = [it for it in self._working.items() if it.record.id not in seen and it.record.tier is Tier.WORKING]
+        if not items:
+            return []
+        sims = np.stack([it.vector for it in items]) @ qv
+        qt = set(tokenize(q))
+        out = []
+        for it, s in zip(items, sims):
+            toks = set(tokenize(index_text(it.record)))
+            out.append(Candidate(record=it.record, similarity=float(s), lexical=len(qt & toks) / max(1, len(qt))))
+        return out
+
+    def _touch(self, ids: Sequence[str], when: datetime) -> None:
+        idx = self._index
+        for rid in ids:
+            r = idx.records.get(rid)
+            if r is None:
+                continue
+            last = max(when, r.last_access) if r.last_access else when
+            idx.records[rid] = r.model_copy(update={"recall_count": r.recall_count + 1, "last_access": last})
+            self._dirty.add(rid)
+        if len(self._dirty) >= _FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write pending access statistics to the store."""
+        with self._index.lock:
+            if not self._dirty:
+                return
+            by_tier: dict[Tier, list[MemoryRecord]] = {}
+            for rid in self._dirty:
+                r = self._index.records.get(rid)
+                if r is not None:
+                    by_tier.setdefault(r.tier, []).append(r)
+            for tier, recs in by_tier.items():
+                self._psm.store.update_meta(self.key, tier, recs)
+            self._dirty.clear()
+
+    def get(self, record_id: str) -> MemoryRecord:
+        """The record ``record_id`` of this user (any tier); :class:`NotFoundError` otherwise."""
+        if not isinstance(record_id, str) or not record_id:
+            raise NotFoundError(str(record_id))
+        idx = self._ensure_loaded()
+        rec = idx.records.get(record_id)
+        if rec is not None:
+            return rec
+        item = self._working.get(record_id)
+        if item is not None:
+            return item.record
+        raise NotFoundError(record_id)
+
+    def records(self, tier: Tier | str | None = None) -> list[MemoryRecord]:
+        """Every persistent record of this user (of one tier when given), oldest first."""
+        idx = self._ensure_loaded()
+        want = Tier(tier) if tier is not None else None
+        with idx.lock:
+            recs = [r for r in idx.records.values() if want is None or r.tier is want]
+        if want is Tier.WORKING:
+            recs = [it.record for it in self._working.items() if it.record.tier is Tier.WORKING]
+        return sorted(recs, key=lambda r: (r.observed_at, r.id))
+
+    def working(self, session_id: str | None = None) -> list[MemoryRecord]:
+        """The turns of ``session_id`` in working memory, in order."""
+        return [it.record for it in self._working.items(session_id, all_sessions=False)]
+
+    def sensory(self) -> list[Event]:
+        """The raw events in the sensory buffer, in order."""
+        return self._sensory.recent()
+
+    # -- changing -------------------------------------------------------------------------------
+    def update(self, record_id: str, *, expected_version: int | None = None, **changes: Any) -> MemoryRecord:
+        """Change fields of a persistent record (optimistic concurrency with ``expected_version``)."""
+        bad = set(changes) - _UPDATABLE
+        if bad:
+            raise InvalidInputError(f"cannot update {sorted(bad)}; updatable fields: {sorted(_UPDATABLE)}")
+        idx = self._ensure_loaded()
+        with idx.lock:
+            old = idx.records.get(record_id)
+            if old is None:
+                raise NotFoundError(record_id)
+            if expected_version is not None and expected_version != old.version:
+                raise VersionConflictError(record_id, expected_version, old.version)
+            if "text" in changes:
+                changes["text"] = clean_text(changes["text"], max_bytes=self._psm.settings.max_text_bytes)
+            try:
+                new = MemoryRecord.model_validate({**old.model_dump(), **changes, "version": old.version + 1})
+            except ValidationError as exc:
+                raise InvalidInputError(f"invalid update: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+            if new.tier not in PERSISTENT_TIERS:
+                raise InvalidInputError(f"records live in persistent tiers, not {new.tier.value}")
+            vec = self._psm.embed([new.text])[0] if new.text != old.text else idx.vector(record_id).copy()
+            if new.tier is not old.tier:
+                self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
+                self._psm.store.delete(self.key, old.tier, [record_id])
+            elif new.text != old.text:
+                self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
+            else:
+                self._psm.store.update_meta(self.key, new.tier, [new])
+            idx.put(new, vec)
+            self._dirty.discard(record_id)
+        return new
+
+    def forget(self, record_id: str) -> None:
+        """Delete one record of this user from every tier; :class:`NotFoundError` when absent."""
+        idx = self._ensure_loaded()
+        with idx.lock:
+            rec = idx.remove(record_id)
+            in_working = self._working.remove(record_id)
+            if rec is None and not in_working:
+                raise NotFoundError(record_id)
+            if rec is not None:
+                self._psm.store.delete(self.key, rec.tier, [record_id])
+                self._dirty.discard(record_id)
+        logger.info("user %s forgot %s", self.key[:8], record_id)
+
+    def erase(self) -> None:
+        """Erase everything of this user: every tier, buffers, logs and queued jobs."""
+        with self._index.lock:
+            self._psm.store.delete_user(self.user_id)
+            self._index.clear()
+            self._index.loaded = True
+            self._dirty.clear()
+            self._sensory.clear()
+            self._working.clear()
+            for hook in self._psm._erase_hooks:
+                hook(self.user_id)
+        logger.info("erased user %s", self.key[:8])
+
+    # -- reporting ------------------------------------------------------------------------------
+    def export(self, path: str | Path | None = None) -> str:
+        """Every record (persistent tiers, then working memory) as JSON lines; written to ``path`` too."""
+        self._flush()
+        recs = self.records() + self.records(Tier.WORKING)
+        text = "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n" for r in recs)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def stats(self) -> MemoryStats:
+        idx = self._ensure_loaded()
+        with idx.lock:
+            recs = list(idx.records.values())
+        tiers = {t.value: 0 for t in Tier}
+        statuses = {s.value: 0 for s in Status}
+        kinds = {k.value: 0 for k in Kind}
+        for r in recs:
+            tiers[r.tier.value] += 1
+            statuses[r.status.value] += 1
+            kinds[r.kind.value] += 1
+        tiers[Tier.SENSORY.value] = len(self._sensory)
+        tiers[Tier.WORKING.value] = len(self._working)
+        return MemoryStats(
+            user_id=self.user_id, tiers=tiers, statuses=statuses, kinds=kinds, total=len(recs),
+            tokens=sum(count_tokens(r.text) for r in recs), latest_activity=idx.latest,
+        )  # fmt: skip
+
+    # -- async twins ----------------------------------------------------------------------------
+    async def aobserve(self, text: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.observe, text, **kwargs)
+
+    async def aobserve_many(self, events: Iterable[Event | Mapping[str, Any] | str], **kwargs: Any) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.observe_many, list(events), **kwargs)
+
+    async def aremember(self, text: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.remember, text, **kwargs)
+
+    async def arecall(self, query: str, **kwargs: Any) -> RecallResult:
+        return await asyncio.to_thread(self.recall, query, **kwargs)
+
+    async def aget(self, record_id: str) -> MemoryRecord:
+        return await asyncio.to_thread(self.get, record_id)
+
+    async def aupdate(self, record_id: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.update, record_id, **kwargs)
+
+    async def aforget(self, record_id: str) -> None:
+        await asyncio.to_thread(self.forget, record_id)
+
+    async def aerase(self) -> None:
+        await asyncio.to_thread(self.erase)
+
+    async def aexport(self, path: str | Path | None = None) -> str:
+        return await asyncio.to_thread(self.export, path)
+
+    async def astats(self) -> MemoryStats:
+        return await asyncio.to_thread(self.stats)

@@ -1,0 +1,98 @@
+"""Recall results: scored memories and their rendering into a prompt context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from psm_core.text import count_tokens
+from psm_core.types import MemoryRecord, Status, Tier
+
+__all__ = ["RecallResult", "ScoredMemory"]
+
+
+class ScoredMemory(BaseModel):
+    """A recalled memory with its recall score and the evidence behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: MemoryRecord
+    score: float
+    similarity: float
+    lexical: float
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def text(self) -> str:
+        return self.record.text
+
+    @property
+    def tier(self) -> Tier:
+        return self.record.tier
+
+    @property
+    def strength(self) -> float:
+        return self.record.strength
+
+    @property
+    def provenance(self) -> list[str]:
+        return self.record.provenance
+
+    def render(self) -> str:
+        r = self.record
+        when = r.observed_at.strftime("%Y-%m-%d")
+        who = f"{r.role}: " if r.tier in (Tier.EPISODIC, Tier.WORKING, Tier.ARCHIVAL) and r.role else ""
+        note = ""
+        if r.status is Status.SUPERSEDED and r.valid_to is not None:
+            note = f" (no longer true since {r.valid_to.strftime('%Y-%m-%d')})"
+        elif r.status is Status.FLAGGED:
+            note = " (disputed)"
+        return f"- [{when}] {who}{r.text}{note}"
+
+
+class RecallResult(BaseModel):
+    """The memories recalled for a query, best first, within the token budget."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    memories: list[ScoredMemory]
+    now: datetime
+    tokens: int
+
+    def __iter__(self) -> Iterator[ScoredMemory]:  # type: ignore[override]
+        return iter(self.memories)
+
+    def __len__(self) -> int:
+        return len(self.memories)
+
+    def __getitem__(self, i: int) -> ScoredMemory:
+        return self.memories[i]
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.memories]
+
+    def format_context(self, header: str = "Relevant memories about the user:") -> str:
+        """A prompt block listing the memories (empty string when there are none)."""
+        if not self.memories:
+            return ""
+        return "\n".join([header, *(m.render() for m in self.memories)])
+
+
+def fit_budget(memories: list[ScoredMemory], budget: int | None) -> tuple[list[ScoredMemory], int]:
+    """Keep the best memories whose rendered lines fit in ``budget`` tokens (all when None)."""
+    kept: list[ScoredMemory] = []
+    used = 0
+    for m in memories:
+        cost = count_tokens(m.render())
+        if budget is not None and used + cost > budget:
+            continue
+        kept.append(m)
+        used += cost
+    return kept, used

@@ -1,0 +1,150 @@
+"""The memory-skill interface: the six decisions a PSM makes about a user's memories.
+
+```
+MemorySkill (abstract)
+├── BaselinePolicy   documented heuristics (importance gate, Generative-Agents recall score)
+└── (PSM-mini, PSM-LM: trained skills, same interface)
+```
+Operations, each with a batched form: ``gate`` (keep this event? kind, emotional weight,
+confidence), ``interfere`` (relation of a new statement to an existing one), ``weigh`` (recall
+scores for candidates of a query), ``decay`` (decay rate per day), ``extract_patterns`` (episodes →
+semantic patterns with provenance), ``is_correction`` (does the user's turn correct the answer?).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from psm_core.types import Event, Kind, MemoryRecord
+
+__all__ = [
+    "Candidate",
+    "Correction",
+    "GateDecision",
+    "Interference",
+    "MemorySkill",
+    "Pattern",
+    "Relation",
+]
+
+
+class GateDecision(BaseModel):
+    """Whether to keep an event, and how to file it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    keep: bool
+    kind: Kind = Kind.FACT
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    emotional_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class Relation(str, Enum):
+    """How a new statement relates to an existing memory."""
+
+    UNRELATED = "unrelated"
+    DUPLICATE = "duplicate"
+    UPDATE = "update"
+    CONTRADICTION = "contradiction"
+    COMPLEMENT = "complement"
+
+
+class Interference(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    relation: Relation
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class Pattern(BaseModel):
+    """A semantic statement distilled from episodes, with the episodes it covers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(min_length=1)
+    kind: Kind = Kind.FACT
+    confidence: float = Field(ge=0.0, le=1.0)
+    episode_ids: list[str] = Field(min_length=1)
+
+
+class Correction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    is_correction: bool
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+@dataclass
+class Candidate:
+    """A memory proposed for a query, with the content-free evidence for weighting it.
+
+    ``similarity`` is the cosine between query and memory; ``lexical`` the BM25 score divided by
+    the best BM25 score of this query (0 when absent); ranks are 0-based, None when absent.
+    """
+
+    record: MemoryRecord
+    similarity: float = 0.0
+    lexical: float = 0.0
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    features: dict[str, float] = field(default_factory=dict)
+
+
+class MemorySkill(ABC):
+    """The decisions of a memory skill. Implementations must be deterministic for equal inputs."""
+
+    name: str = "skill"
+
+    @abstractmethod
+    def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
+        """Decide whether ``event`` is worth remembering, given recent ``context`` turns."""
+
+    def gate_batch(
+        self,
+        events: Sequence[Event],
+        vectors: NDArray[np.float32] | None = None,
+        contexts: Sequence[Sequence[Event]] | None = None,
+    ) -> list[GateDecision]:
+        return [
+            self.gate(e, contexts[i] if contexts else (), None if vectors is None else vectors[i]) for i, e in enumerate(events)
+        ]
+
+    @abstractmethod
+    def interfere(self, new: str, existing: str, similarity: float | None = None) -> Interference:
+        """How ``new`` relates to ``existing`` (duplicate, update, contradiction, complement, unrelated)."""
+
+    def interfere_batch(
+        self, pairs: Sequence[tuple[str, str]], similarities: Sequence[float] | None = None
+    ) -> list[Interference]:
+        return [self.interfere(n, e, None if similarities is None else similarities[i]) for i, (n, e) in enumerate(pairs)]
+
+    @abstractmethod
+    def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
+        """Recall scores for ``candidates`` of ``query`` at user time ``now`` (higher is better)."""
+
+    @abstractmethod
+    def decay(self, record: MemoryRecord) -> float:
+        """Decay rate per day for ``record`` (strength halves every ln 2 / rate days)."""
+
+    def decay_batch(self, records: Sequence[MemoryRecord]) -> list[float]:
+        return [self.decay(r) for r in records]
+
+    @abstractmethod
+    def extract_patterns(self, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> list[Pattern]:
+        """Semantic patterns supported by ``episodes`` (``vectors`` are their embeddings, row-aligned)."""
+
+    @abstractmethod
+    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
+        """Does ``user_turn`` correct ``previous_answer``? The strongest negative feedback signal."""
+
+    def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
+        return [self.is_correction(u, a) for u, a in pairs]

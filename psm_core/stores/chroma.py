@@ -1,0 +1,197 @@
+"""Chroma-backed persistent tiers, one collection per (user, tier); the only module importing chromadb.
+
+Collections are named ``psm_<sha256(user_id)[:32]>_<tier>``: a query is always addressed to one
+user's collection, so no filter mistake can reach another user. A small registry collection maps
+hashes back to user ids for listing. The embedded client (``PersistentClient``) is the default;
+``HttpClient`` is used when the settings name a Chroma server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from psm_core.config import PSMSettings
+from psm_core.errors import ConfigurationError, StoreError
+from psm_core.stores.codec import from_chroma, to_chroma
+from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Tier
+
+__all__ = ["ChromaStore", "user_key"]
+
+logger = logging.getLogger(__name__)
+
+_REGISTRY = "psm__users"
+_PAGE = 5000
+
+
+def user_key(user_id: str) -> str:
+    """Stable, non-reversible key of a user id (hex sha256 prefix)."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+
+
+class ChromaStore:
+    """Persistent tiers of every user, in one Chroma database (embedded or server)."""
+
+    def __init__(self, settings: PSMSettings) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self._settings = settings
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        server = settings.server
+        try:
+            if server is None:
+                self.path: Path | None = settings.home / "chroma"
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+            else:
+                host, port, ssl = server
+                self.path = None
+                self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+                self._client.heartbeat()
+        except Exception as exc:  # chromadb raises many types; wrap them with context
+            where = f"{server[0]}:{server[1]}" if server else str(settings.home / "chroma")
+            raise ConfigurationError(f"cannot open the Chroma store at {where}: {exc}") from exc
+        self._collections: dict[str, Any] = {}
+        self._registry = self._client.get_or_create_collection(
+            _REGISTRY, embedding_function=None, configuration={"hnsw": {"space": "l2"}}
+        )
+
+    @property
+    def is_server(self) -> bool:
+        return self.path is None
+
+    # -- collections ----------------------------------------------------------------------------
+    def _name(self, key: str, tier: Tier) -> str:
+        return f"psm_{key}_{tier.value}"
+
+    def _col(self, key: str, tier: Tier, create: bool = True) -> Any:
+        name = self._name(key, tier)
+        col = self._collections.get(name)
+        if col is None:
+            if create:
+                col = self._client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            else:
+                try:
+                    col = self._client.get_collection(name, embedding_function=None)
+                except Exception:
+                    return None
+            self._collections[name] = col
+        return col
+
+    def register_user(self, user_id: str) -> None:
+        key = user_key(user_id)
+        if not self._registry.get(ids=[key], include=[])["ids"]:
+            self._registry.upsert(ids=[key], embeddings=[[1.0]], documents=[user_id])
+
+    def users(self) -> list[str]:
+        got = self._registry.get(include=["documents"])
+        return sorted(d for d in got["documents"] or [] if d is not None)
+
+    # -- records --------------------------------------------------------------------------------
+    def upsert(self, key: str, tier: Tier, records: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> None:
+        """Write ``records`` (all of ``tier``) with their embeddings, in one call."""
+        if not records:
+            return
+        docs, metas = zip(*(to_chroma(r) for r in records))
+        try:
+            self._col(key, tier).upsert(
+                ids=[r.id for r in records],
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                documents=list(docs),
+                metadatas=list(metas),
+            )
+        except Exception as exc:
+            raise StoreError(f"writing {len(records)} records to the {tier.value} tier failed: {exc}") from exc
+
+    def update_meta(self, key: str, tier: Tier, records: Sequence[MemoryRecord]) -> None:
+        """Rewrite the metadata of ``records`` (text and embeddings unchanged: use upsert for those)."""
+        if not records:
+            return
+        metas = [to_chroma(r)[1] for r in records]
+        try:
+            self._col(key, tier).update(ids=[r.id for r in records], metadatas=metas)
+        except Exception as exc:
+            raise StoreError(f"updating {len(records)} records in the {tier.value} tier failed: {exc}") from exc
+
+    def delete(self, key: str, tier: Tier, ids: Sequence[str]) -> None:
+        if ids:
+            self._col(key, tier).delete(ids=list(ids))
+
+    def get_vectors(self, key: str, tier: Tier, ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        col = self._col(key, tier, create=False)
+        if col is None or not ids:
+            return {}
+        got = col.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+
+    def scan(self, key: str, tier: Tier, with_vectors: bool = False) -> list[tuple[MemoryRecord, NDArray[np.float32] | None]]:
+        """Every record of one tier of one user (paged)."""
+        col = self._col(key, tier, create=False)
+        if col is None:
+            return []
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        out: list[tuple[MemoryRecord, NDArray[np.float32] | None]] = []
+        offset = 0
+        while True:
+            got = col.get(include=include, limit=_PAGE, offset=offset)
+            ids = got["ids"]
+            for n, rid in enumerate(ids):
+                vec = np.asarray(got["embeddings"][n], dtype=np.float32) if with_vectors else None
+                out.append((from_chroma(rid, got["documents"][n], got["metadatas"][n]), vec))
+            if len(ids) < _PAGE:
+                return out
+            offset += _PAGE
+
+    def query(self, key: str, tier: Tier, vector: NDArray[np.float32], n: int) -> list[tuple[str, float]]:
+        """(id, cosine similarity) of the ``n`` nearest records of one tier."""
+        col = self._col(key, tier, create=False)
+        if col is None or n <= 0:
+            return []
+        try:
+            got = col.query(query_embeddings=vector[None, :], n_results=n, include=["distances"])
+        except Exception as exc:
+            raise StoreError(f"querying the {tier.value} tier failed: {exc}") from exc
+        return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0])]
+
+    # -- users ----------------------------------------------------------------------------------
+    def delete_user(self, user_id: str) -> None:
+        """Drop every collection of ``user_id`` and its registry entry."""
+        key = user_key(user_id)
+        for tier in PERSISTENT_TIERS:
+            name = self._name(key, tier)
+            self._collections.pop(name, None)
+            try:
+                self._client.delete_collection(name)
+            except Exception:  # absent collection: nothing to erase
+                logger.debug("no collection %s to delete", name)
+        self._registry.delete(ids=[key])
+
+    def compact(self) -> None:
+        """Reclaim space of deleted data in the embedded store (purges Chroma's log, then VACUUM)."""
+        if self.path is None:
+            return
+        db = self.path / "chroma.sqlite3"
+        if not db.exists():
+            return
+        con = sqlite3.connect(str(db), timeout=30)
+        try:
+            tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+            if "embeddings_queue" in tables:
+                live = "select id from collections"
+                con.execute(
+                    f"delete from embeddings_queue where topic not in (select 'persistent://default/default/' || id from ({live}))"
+                )
+            con.commit()
+            con.execute("VACUUM")
+        finally:
+            con.close()
