@@ -283,8 +283,13 @@ class UserMemory:
             order = np.argsort(-scores, kind="stable")[:k]
             ranked = [
                 ScoredMemory(
-                    record=cands[i].record, score=float(scores[i]), similarity=cands[i].similarity, lexical=cands[i].lexical
-                )
+                    record=cands[i].record,
+                    score=float(scores[i]),
+                    similarity=cands[i].similarity,
+                    lexical=cands[i].lexical,
+                    dense_rank=cands[i].dense_rank,
+                    lexical_rank=cands[i].lexical_rank,
+                )  # fmt: skip
                 for i in order
             ]
             kept, used = fit_budget(ranked, token_budget)
@@ -425,6 +430,29 @@ class UserMemory:
                 hook(self.user_id)
         logger.info("erased user %s", self.key[:8])
 
+    # -- feedback -------------------------------------------------------------------------------
+    def log_retrieval(self, result: RecallResult, *, run_id: str | None = None) -> str:
+        """Record that ``result``'s memories reached an LLM (content-free); returns the retrieval id."""
+        return self._psm.feedback_log.log_retrieval(self.user_id, result, skill=self._psm.skill.name, run_id=run_id)
+
+    def feedback(
+        self,
+        retrieval: str | RecallResult,
+        outcome: str,
+        *,
+        memory_ids: Sequence[str] | None = None,
+        score: float | None = None,
+        source: str = "api",
+    ) -> str:
+        """Record how surfaced memories turned out: helpful, neutral, irrelevant, corrected or an explicit score.
+
+        ``retrieval`` is an id from :meth:`log_retrieval` or a :class:`RecallResult` (logged now).
+        Returns the retrieval id. Effects on strength are applied by the consolidation pass.
+        """
+        rid = self.log_retrieval(retrieval) if isinstance(retrieval, RecallResult) else retrieval
+        self._psm.feedback_log.log_outcome(self.user_id, rid, outcome, memory_ids=memory_ids, score=score, source=source)
+        return rid
+
     # -- reporting ------------------------------------------------------------------------------
     def export(self, path: str | Path | None = None) -> str:
         """Every record (persistent tiers, then working memory) as JSON lines; written to ``path`` too."""
@@ -483,3 +511,9 @@ class UserMemory:
 
     async def astats(self) -> MemoryStats:
         return await asyncio.to_thread(self.stats)
+
+    async def alog_retrieval(self, result: RecallResult, **kwargs: Any) -> str:
+        return await asyncio.to_thread(self.log_retrieval, result, **kwargs)
+
+    async def afeedback(self, retrieval: str | RecallResult, outcome: str, **kwargs: Any) -> str:
+        return await asyncio.to_thread(self.feedback, retrieval, outcome, **kwargs)

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from psm_core.config import PSMSettings
 from psm_core.embeddings import Embedder, load_embedder
 from psm_core.errors import StoreLockedError
+from psm_core.feedback.log import FeedbackLog
 from psm_core.memory import UserMemory
 from psm_core.skill import MemorySkill, load_skill
 from psm_core.stores.chroma import ChromaStore
@@ -63,6 +64,9 @@ class PSM:
         self._users_lock = threading.Lock()
         self._erase_hooks: list[Callable[[str], None]] = []
         self._closed = False
+        self._feedback: FeedbackLog | None = None
+        self._feedback_lock = threading.Lock()
+        self._erase_hooks.append(self._erase_feedback)
         logger.info(
             "PSM ready: store=%s skill=%s embedder=%s",
             "server" if self.store.is_server else self.settings.home,
@@ -112,6 +116,18 @@ class PSM:
         """Call ``hook(user_id)`` whenever a user is erased (logs, queues and caches register here)."""
         self._erase_hooks.append(hook)
 
+    @property
+    def feedback_log(self) -> FeedbackLog:
+        """The feedback log (``PSM_HOME/feedback.sqlite3``), opened on first use."""
+        with self._feedback_lock:
+            if self._feedback is None:
+                self._feedback = FeedbackLog(self.settings.home / "feedback.sqlite3")
+            return self._feedback
+
+    def _erase_feedback(self, user_id: str) -> None:
+        if self._feedback is not None or (self.settings.home / "feedback.sqlite3").exists():
+            self.feedback_log.erase_user(user_id)
+
     def compact(self) -> None:
         """Reclaim the space of deleted and erased data in the embedded store."""
         self.flush()
@@ -143,6 +159,8 @@ class PSM:
         try:
             self.flush()
         finally:
+            if self._feedback is not None:
+                self._feedback.close()
             self._release_lock()
 
     def __enter__(self) -> PSM:

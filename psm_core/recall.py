@@ -22,6 +22,8 @@ class ScoredMemory(BaseModel):
     score: float
     similarity: float
     lexical: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
 
     @property
     def id(self) -> str:

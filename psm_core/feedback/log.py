@@ -1,0 +1,220 @@
+"""The feedback log: which memories were surfaced, and how they turned out. SQLite under PSM_HOME.
+
+```
+retrievals  one row per recall whose memories reached an LLM (user key, run id, time)
+surfaced    the memories of a retrieval with their content-free features and ranks
+outcomes    helpful / irrelevant / corrected / neutral / explicit score, per retrieval or memory
+```
+No text and no embedding is ever written: :meth:`FeedbackLog.training_view` is what learning sees.
+Erasing a user deletes their rows (:meth:`erase_user`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from psm_core.errors import InvalidInputError, NotFoundError
+from psm_core.recall import RecallResult
+from psm_core.skill.base import Candidate
+from psm_core.skill.features import FEATURE_NAMES, candidate_features
+from psm_core.stores.chroma import user_key
+
+__all__ = ["OUTCOME_VALUES", "FeedbackLog", "Outcome"]
+
+
+class Outcome(str, Enum):
+    """What happened after memories were surfaced. A correction is the strongest negative signal."""
+
+    HELPFUL = "helpful"
+    NEUTRAL = "neutral"
+    IRRELEVANT = "irrelevant"
+    CORRECTED = "corrected"
+    SCORE = "score"
+
+
+OUTCOME_VALUES: dict[Outcome, float] = {
+    Outcome.HELPFUL: 1.0,
+    Outcome.NEUTRAL: 0.0,
+    Outcome.IRRELEVANT: -0.5,
+    Outcome.CORRECTED: -1.0,
+}
+
+_FEATURE_COLS = ", ".join(f'"{n}" REAL' for n in FEATURE_NAMES)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS retrievals (
+    retrieval_id TEXT PRIMARY KEY, user_key TEXT NOT NULL, run_id TEXT, created_at REAL NOT NULL,
+    user_time REAL NOT NULL, skill TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retrievals_user ON retrievals(user_key);
+CREATE INDEX IF NOT EXISTS retrievals_run ON retrievals(run_id);
+CREATE TABLE IF NOT EXISTS surfaced (
+    retrieval_id TEXT NOT NULL, user_key TEXT NOT NULL, memory_id TEXT NOT NULL, rank INTEGER NOT NULL,
+    score REAL NOT NULL, {_FEATURE_COLS}, PRIMARY KEY (retrieval_id, memory_id)
+);
+CREATE INDEX IF NOT EXISTS surfaced_user ON surfaced(user_key);
+CREATE TABLE IF NOT EXISTS outcomes (
+    outcome_id INTEGER PRIMARY KEY AUTOINCREMENT, retrieval_id TEXT NOT NULL, user_key TEXT NOT NULL,
+    memory_id TEXT, outcome TEXT NOT NULL, value REAL NOT NULL, source TEXT NOT NULL,
+    created_at REAL NOT NULL, applied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outcomes_user ON outcomes(user_key, applied);
+"""
+
+
+class FeedbackLog:
+    """Append-only log of retrievals and outcomes (thread-safe, one SQLite file)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._con = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def _write(self, sql_many: list[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                for sql, rows in sql_many:
+                    self._con.executemany(sql, rows)
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def log_retrieval(self, user_id: str, result: RecallResult, *, skill: str, run_id: str | None = None) -> str:
+        """Record that ``result``'s memories were surfaced (e.g. injected into a prompt); returns its id."""
+        rid = uuid.uuid4().hex
+        key = user_key(user_id)
+        rows = []
+        for rank, m in enumerate(result.memories):
+            cand = Candidate(m.record, m.similarity, m.lexical, m.dense_rank, m.lexical_rank)
+            feats = candidate_features(cand, result.now)
+            rows.append((rid, key, m.id, rank, m.score, *(feats[n] for n in FEATURE_NAMES)))
+        cols = ", ".join(["retrieval_id", "user_key", "memory_id", "rank", "score", *(f'"{n}"' for n in FEATURE_NAMES)])
+        marks = ", ".join("?" * (5 + len(FEATURE_NAMES)))
+        self._write(
+            [
+                (
+                    "INSERT INTO retrievals VALUES (?, ?, ?, ?, ?, ?)",
+                    [(rid, key, run_id, time.time(), result.now.timestamp(), skill)],
+                ),
+                (f"INSERT INTO surfaced ({cols}) VALUES ({marks})", rows),
+            ]
+        )
+        return rid
+
+    def log_outcome(
+        self,
+        user_id: str,
+        retrieval_id: str,
+        outcome: Outcome | str,
+        *,
+        memory_ids: Sequence[str] | None = None,
+        score: float | None = None,
+        source: str = "api",
+    ) -> int:
+        """Record the outcome of a retrieval (for all its memories, or only ``memory_ids``). Returns rows written."""
+        try:
+            outcome = Outcome(outcome)
+        except ValueError as exc:
+            raise InvalidInputError(f"outcome {outcome!r}: use one of {[o.value for o in Outcome]}") from exc
+        if outcome is Outcome.SCORE:
+            if score is None or not -1.0 <= float(score) <= 1.0:
+                raise InvalidInputError(f"an explicit score must be in [-1, 1], got {score!r}")
+            value = float(score)
+        else:
+            value = OUTCOME_VALUES[outcome]
+        key = user_key(user_id)
+        with self._lock:
+            row = self._con.execute(
+                "SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)
+            ).fetchone()
+            surfaced = [r[0] for r in self._con.execute("SELECT memory_id FROM surfaced WHERE retrieval_id=?", (retrieval_id,))]
+        if row is None:
+            raise NotFoundError(retrieval_id)
+        ids = list(memory_ids) if memory_ids is not None else surfaced
+        unknown = set(ids) - set(surfaced)
+        if unknown:
+            raise InvalidInputError(f"memories {sorted(unknown)} were not surfaced by retrieval {retrieval_id}")
+        now = time.time()
+        rows = [(retrieval_id, key, mid, outcome.value, value, source, now) for mid in ids]
+        self._write(
+            [
+                (
+                    "INSERT INTO outcomes (retrieval_id, user_key, memory_id, outcome, value, source, created_at) VALUES (?,?,?,?,?,?,?)",
+                    rows,
+                )
+            ]
+        )
+        return len(rows)
+
+    def retrievals_for_run(self, run_id: str) -> list[tuple[str, str]]:
+        """(retrieval_id, user_key) logged under an LLM ``run_id``."""
+        with self._lock:
+            return list(self._con.execute("SELECT retrieval_id, user_key FROM retrievals WHERE run_id=?", (run_id,)))
+
+    def surfaced_ids(self, retrieval_id: str) -> list[str]:
+        with self._lock:
+            return [
+                r[0]
+                for r in self._con.execute("SELECT memory_id FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,))
+            ]
+
+    def outcomes(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Outcome rows (of one user when given), oldest first."""
+        sql = "SELECT outcome_id, retrieval_id, memory_id, outcome, value, source, created_at, applied FROM outcomes"
+        args: tuple[Any, ...] = ()
+        if user_id is not None:
+            sql += " WHERE user_key=?"
+            args = (user_key(user_id),)
+        with self._lock:
+            cur = self._con.execute(sql + " ORDER BY outcome_id", args)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur]
+
+    def pending_effects(self, user_id: str) -> list[tuple[int, str, float]]:
+        """(outcome_id, memory_id, value) not yet applied to the user's store."""
+        with self._lock:
+            return list(
+                self._con.execute(
+                    "SELECT outcome_id, memory_id, value FROM outcomes WHERE user_key=? AND applied=0 ORDER BY outcome_id",
+                    (user_key(user_id),),
+                )
+            )
+
+    def mark_applied(self, outcome_ids: Sequence[int]) -> None:
+        self._write([("UPDATE outcomes SET applied=1 WHERE outcome_id=?", [(i,) for i in outcome_ids])])
+
+    def training_view(self, since: datetime | None = None) -> list[dict[str, float]]:
+        """Content-free rows for learning: features, rank, score and outcome value; no text, no ids."""
+        cols = ", ".join(f's."{n}"' for n in FEATURE_NAMES)
+        sql = f"SELECT s.rank, s.score, {cols}, o.value FROM surfaced s JOIN outcomes o ON o.retrieval_id = s.retrieval_id AND o.memory_id = s.memory_id JOIN retrievals r ON r.retrieval_id = s.retrieval_id"
+        args: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE r.created_at >= ?"
+            args = (since.timestamp(),)
+        names = ["rank", "score", *FEATURE_NAMES, "value"]
+        with self._lock:
+            return [dict(zip(names, row)) for row in self._con.execute(sql, args)]
+
+    def erase_user(self, user_id: str) -> None:
+        """Delete every row of ``user_id`` and reclaim the space."""
+        key = user_key(user_id)
+        self._write([(f"DELETE FROM {t} WHERE user_key=?", [(key,)]) for t in ("outcomes", "surfaced", "retrievals")])
+        with self._lock:
+            self._con.execute("VACUUM")
