@@ -1,0 +1,182 @@
+"""Core ``psm`` subcommands: demo, inspect, export, erase."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from psm_core.config import PSMSettings
+from psm_core.psm import PSM
+from psm_core.types import MemoryRecord
+
+__all__ = ["open_psm", "register", "table"]
+
+DEMO_SESSIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "2024-03-02T18:00:00+00:00",
+        [
+            ("user", "Hi there!"),
+            ("user", "I just moved to Lisbon with my partner Ana, we rent a flat in Alfama."),
+            ("assistant", "Welcome to Lisbon! How are you settling in?"),
+            ("user", "Pretty well. I'm vegetarian, so finding good food nearby matters a lot to me."),
+            ("user", "ok thanks"),
+            ("user", "My sister Mia is visiting on April 12, she loves surfing."),
+        ],
+    ),
+    (
+        "2024-03-20T09:30:00+00:00",
+        [
+            ("user", "Good morning"),
+            ("user", "I started a new job as a data engineer at a fintech startup."),
+            ("user", "The commute is long, I take the 728 bus every day."),
+            ("user", "lol"),
+            ("user", "I'm worried about my dog Bruno, he has been sick all week."),
+        ],
+    ),
+    (
+        "2024-04-10T20:15:00+00:00",
+        [
+            ("user", "Mia's visit is in two days, any surf spots near Lisbon?"),
+            ("user", "Also Ana and I are thinking of adopting a second dog."),
+        ],
+    ),
+]
+DEMO_QUERIES = [
+    "Where does the user live and with whom?",
+    "Any dietary restrictions for restaurant suggestions?",
+    "When is the sister coming and what does she like?",
+    "How is the user's dog doing?",
+]
+
+
+def open_psm(args: argparse.Namespace, **overrides: Any) -> PSM:
+    """A PSM for a CLI command (``--home`` overrides PSM_HOME)."""
+    if getattr(args, "home", None):
+        overrides["home"] = Path(args.home)
+    return PSM(PSMSettings(**overrides))
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    """A plain-text table."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    out = [" | ".join(c.ljust(w) for c, w in zip(cells[0], widths)), line]
+    out += [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _record_rows(records: Sequence[MemoryRecord]) -> list[list[object]]:
+    return [
+        [
+            r.id[:8],
+            r.tier.value,
+            r.kind.value,
+            r.status.value,
+            f"{r.strength:.2f}",
+            r.recall_count,
+            r.observed_at.strftime("%Y-%m-%d"),
+            _short(r.text),
+        ]
+        for r in records
+    ]
+
+
+_HEADERS = ["id", "tier", "kind", "status", "strength", "recalls", "observed", "text"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    tmp = None
+    home = args.home
+    if not home:
+        tmp = tempfile.TemporaryDirectory(prefix="psm-demo-")
+        home = tmp.name
+    out = sys.stdout
+    with PSM(PSMSettings(home=Path(home), **({"skill": args.skill} if args.skill else {}))) as psm:
+        mem = psm.for_user("demo-user")
+        out.write(f"PSM demo — store at {home}, skill: {psm.skill.name}, embedder: {psm.embedder.name}\n")
+        for n, (start, turns) in enumerate(DEMO_SESSIONS, 1):
+            t0 = datetime.fromisoformat(start)
+            out.write(f"\n== Session {n} ({t0:%Y-%m-%d})\n")
+            for i, (role, text) in enumerate(turns):
+                rec = mem.observe(text, role=role, session_id=f"session-{n}", timestamp=t0 + timedelta(minutes=2 * i))
+                verdict = "kept → episodic" if rec.tier.value == "episodic" else "working only"
+                out.write(f"  {role:>9}: {_short(text, 70):72} [{verdict}, {rec.kind.value}]\n")
+            if n == 2:
+                mem.remember("The user's partner is called Ana.", kind="relation", timestamp=t0)
+        out.write("\n== Recall (user time: " + mem.now().strftime("%Y-%m-%d") + ")\n")
+        for q in DEMO_QUERIES:
+            res = mem.recall(q, k=3)
+            out.write(f"\n? {q}\n")
+            for m in res:
+                out.write(f"  {m.score:6.3f}  [{m.tier.value}] {_short(m.text, 80)}\n")
+        stats = mem.stats()
+        out.write("\n== Tiers\n")
+        out.write(table([[t, c] for t, c in stats.tiers.items()], ["tier", "records"]) + "\n")
+        out.write("\n== Memories\n")
+        out.write(table(_record_rows(mem.records()), _HEADERS) + "\n")
+        out.write("\n== Prompt context for: 'Plan a dinner for me and my sister'\n")
+        out.write(mem.recall("Plan a dinner for me and my sister", k=4).format_context() + "\n")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    with open_psm(args) as psm:
+        mem = psm.for_user(args.user)
+        recs = mem.records(args.tier) if args.tier else mem.records()
+        stats = mem.stats()
+        print(table([[t, c] for t, c in stats.tiers.items() if t not in ("sensory", "working")], ["tier", "records"]))
+        print()
+        print(table(_record_rows(recs[-args.limit :] if args.limit else recs), _HEADERS) if recs else "(no memories)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with open_psm(args) as psm:
+        text = psm.for_user(args.user).export(args.out)
+    if not args.out:
+        sys.stdout.write(text)
+    return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    if not args.yes:
+        answer = input(f"Erase every memory of user {args.user!r}? This cannot be undone [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("aborted")
+            return 1
+    with open_psm(args) as psm:
+        psm.for_user(args.user).erase()
+        psm.compact()
+    print(f"erased user {args.user!r}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="offline scripted multi-session conversation: observe, recall, show the tiers")
+    p.add_argument("--skill", help="memory skill to use (default: settings)")
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("inspect", help="show a user's memories by tier")
+    p.add_argument("--user", required=True)
+    p.add_argument("--tier", choices=["episodic", "semantic", "archival"])
+    p.add_argument("--limit", type=int, default=50, help="show the latest N records (0: all)")
+    p.set_defaults(func=_inspect)
+    p = sub.add_parser("export", help="export a user's memories as JSON lines")
+    p.add_argument("--user", required=True)
+    p.add_argument("--out", help="file to write (default: stdout)")
+    p.set_defaults(func=_export)
+    p = sub.add_parser("erase", help="erase everything of a user (every tier, every log)")
+    p.add_argument("--user", required=True)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_erase)
