@@ -32,7 +32,6 @@ from psm_core.types import Event, Kind, MemoryRecord, Status, Tier
 __version__ = "0.1.0"
 
 __all__ = [
-    "PSM",
     "ConfigurationError",
     "EmptyTextError",
     "Event",
@@ -43,6 +42,7 @@ __all__ = [
     "MemoryStats",
     "MissingDependencyError",
     "NotFoundError",
+    "PSM",
     "PSMError",
     "PSMSettings",
     "RecallResult",

@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "PERSISTENT_TIERS",
     "Event",
     "Kind",
     "MemoryRecord",
+    "PERSISTENT_TIERS",
     "Status",
     "Tier",
     "new_record_id",

@@ -2,4 +2,8 @@
 
 from psm_core.feedback.log import OUTCOME_VALUES, FeedbackLog, Outcome
 
-__all__ = ["OUTCOME_VALUES", "FeedbackLog", "Outcome"]
+__all__ = [
+    "FeedbackLog",
+    "OUTCOME_VALUES",
+    "Outcome",
+]

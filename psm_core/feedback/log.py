@@ -27,7 +27,11 @@ from psm_core.skill.base import Candidate
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
 from psm_core.stores.chroma import user_key
 
-__all__ = ["OUTCOME_VALUES", "FeedbackLog", "Outcome"]
+__all__ = [
+    "FeedbackLog",
+    "OUTCOME_VALUES",
+    "Outcome",
+]
 
 
 class Outcome(str, Enum):

@@ -11,7 +11,11 @@ from numpy.typing import NDArray
 
 from psm_core.types import Event, MemoryRecord
 
-__all__ = ["SensoryBuffer", "WorkingMemory", "WorkingItem"]
+__all__ = [
+    "SensoryBuffer",
+    "WorkingItem",
+    "WorkingMemory",
+]
 
 
 class SensoryBuffer:
