@@ -206,12 +206,13 @@ class UserMemory:
         if tier not in PERSISTENT_TIERS:
             raise InvalidInputError(f"remember() writes persistent tiers {[t.value for t in PERSISTENT_TIERS]}, not {tier.value}")
         when = timestamp or utcnow()
+        extra: dict[str, Any] = {"id": record_id} if record_id else {}
         try:
             rec = MemoryRecord(
                 user_id=self.user_id, tier=tier, text=cleaned, kind=kind, observed_at=when, valid_from=when,
                 confidence=confidence, importance=importance, emotional_weight=emotional_weight,
                 strength=max(0.05, importance), provenance=list(provenance), metadata=dict(metadata or {}),
-                **({"id": record_id} if record_id else {}),
+                **extra,
             )  # fmt: skip
         except ValidationError as exc:
             raise InvalidInputError(f"invalid memory: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc

@@ -60,6 +60,7 @@ class ChromaStore:
             where = f"{server[0]}:{server[1]}" if server else str(settings.home / "chroma")
             raise ConfigurationError(f"cannot open the Chroma store at {where}: {exc}") from exc
         self._collections: dict[str, Any] = {}
+        self._registered: set[str] = set()
         self._registry = self._client.get_or_create_collection(
             _REGISTRY, embedding_function=None, configuration={"hnsw": {"space": "l2"}}
         )
@@ -90,8 +91,11 @@ class ChromaStore:
 
     def register_user(self, user_id: str) -> None:
         key = user_key(user_id)
+        if key in self._registered:
+            return
         if not self._registry.get(ids=[key], include=[])["ids"]:
-            self._registry.upsert(ids=[key], embeddings=[[1.0]], documents=[user_id])
+            self._registry.upsert(ids=[key], embeddings=np.ones((1, 1), dtype=np.float32), documents=[user_id])
+        self._registered.add(key)
 
     def users(self) -> list[str]:
         got = self._registry.get(include=["documents"])
@@ -175,6 +179,7 @@ class ChromaStore:
             except Exception:  # absent collection: nothing to erase
                 logger.debug("no collection %s to delete", name)
         self._registry.delete(ids=[key])
+        self._registered.discard(key)
 
     def compact(self) -> None:
         """Reclaim space of deleted data in the embedded store (purges Chroma's log, then VACUUM)."""
