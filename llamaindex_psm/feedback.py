@@ -1,0 +1,214 @@
+"""Feedback capture through LlamaIndex instrumentation: which memories reached which LLM call, and
+whether the user's next message corrected the answer.
+
+```
+FeedbackTracker        one conversation (a user's session): offer → LLM call → answer → next user turn
+PSMFeedbackHandler     a BaseEventHandler on the root dispatcher routing LLM start/end events to trackers
+install_feedback_handler()   registers the handler once per process (idempotent)
+```
+A memory adapter *offers* the context it rendered for a recall. When an LLM call's prompt contains
+that context, the recall is logged (``UserMemory.log_retrieval``, ``run_id`` = the call's span id).
+The call's answer waits for the user's next message: the PSM's correction signal
+(``skill.is_correction``) marks the memories the answer used (all surfaced ones when none can be
+attributed) ``corrected``; otherwise used memories are ``helpful`` and the rest ``neutral``.
+Only ids and outcomes are written: the feedback log stays content-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
+
+from psm_core.lexical import tokenize
+from psm_core.memory import UserMemory
+from psm_core.recall import RecallResult
+from psm_core.skill.base import MemorySkill
+
+__all__ = ["FeedbackTracker", "PSMFeedbackHandler", "install_feedback_handler", "used_memory_ids"]
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "llamaindex"
+
+
+def used_memory_ids(result: RecallResult, answer: str, query: str = "") -> list[str]:
+    """Ids of recalled memories the answer draws on: sharing a content word with it that the query lacks."""
+    answer_tokens = set(tokenize(answer)) - set(tokenize(query or result.query))
+    if not answer_tokens:
+        return []
+    return [m.id for m in result.memories if answer_tokens & set(tokenize(m.text))]
+
+
+@dataclass
+class _Offer:
+    result: RecallResult
+    context: str
+    retrieval_id: str | None = None
+    spans: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Pending:
+    result: RecallResult
+    retrieval_id: str
+    answer: str
+
+
+class FeedbackTracker:
+    """The feedback state of one conversation of one user. Thread-safe.
+
+    ``offer`` the latest recall and its rendered context; the :class:`PSMFeedbackHandler` calls
+    ``on_llm_start``/``on_llm_end``; call ``on_user_message`` with each new user turn.
+    """
+
+    def __init__(self, memory: UserMemory, skill: MemorySkill, *, source: str = SOURCE) -> None:
+        self.memory = memory
+        self.skill = skill
+        self.source = source
+        self._lock = threading.Lock()
+        self._offer: _Offer | None = None
+        self._pending: _Pending | None = None
+
+    def __repr__(self) -> str:
+        return f"FeedbackTracker(user_id={self.memory.user_id!r})"
+
+    @property
+    def last_retrieval_id(self) -> str | None:
+        """The retrieval id of the latest offer that reached an LLM (None before any)."""
+        with self._lock:
+            return self._offer.retrieval_id if self._offer is not None else None
+
+    def offer(self, result: RecallResult, context: str) -> None:
+        """The recall ``result``, rendered as ``context``, may go into the next LLM call."""
+        if not context or not result.memories:
+            return
+        with self._lock:
+            self._offer = _Offer(result, context)
+
+    def matches(self, prompt: str) -> bool:
+        with self._lock:
+            return self._offer is not None and self._offer.context in prompt
+
+    def on_llm_start(self, span_id: str, prompt: str) -> str | None:
+        """Log the offered recall when ``prompt`` contains its context; returns the retrieval id."""
+        with self._lock:
+            offer = self._offer
+            if offer is None or offer.context not in prompt:
+                return None
+            if offer.retrieval_id is None:
+                offer.retrieval_id = self.memory.log_retrieval(offer.result, run_id=span_id)
+                logger.debug("user %s: %d memories reached LLM call %s", self.memory.key[:8], len(offer.result), span_id)
+            offer.spans.add(span_id)
+            return offer.retrieval_id
+
+    def on_llm_end(self, span_id: str, prompt: str, answer: str) -> None:
+        """Keep the answer of an LLM call that received the offered memories, for the next user turn."""
+        with self._lock:
+            offer = self._offer
+            if offer is None or offer.retrieval_id is None:
+                return
+            if span_id not in offer.spans and offer.context not in prompt:
+                return
+            if answer.strip():
+                self._pending = _Pending(offer.result, offer.retrieval_id, answer)
+
+    def on_user_message(self, text: str) -> str | None:
+        """Judge the pending answer against the user's new turn; returns the outcome written (or None)."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None or not text.strip():
+            return None
+        correction = self.skill.is_correction(text, pending.answer)
+        used = used_memory_ids(pending.result, pending.answer)
+        mem = self.memory
+        if correction.is_correction:
+            blamed = used or pending.result.ids
+            mem.feedback(pending.retrieval_id, "corrected", memory_ids=blamed, source=self.source)
+            logger.info("user %s corrected an answer: %d memories marked", mem.key[:8], len(blamed))
+            return "corrected"
+        if used:
+            mem.feedback(pending.retrieval_id, "helpful", memory_ids=used, source=self.source)
+        rest = [i for i in pending.result.ids if i not in set(used)]
+        if rest:
+            mem.feedback(pending.retrieval_id, "neutral", memory_ids=rest, source=self.source)
+        return "helpful" if used else "neutral"
+
+
+def _chat_text(messages: list[ChatMessage]) -> str:
+    return "\n".join(m.content or "" for m in messages)
+
+
+class PSMFeedbackHandler(BaseEventHandler):
+    """Routes LLM start/end events to the live :class:`FeedbackTracker` objects whose offer they carry."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "PSMFeedbackHandler"
+
+    def model_post_init(self, __context: Any) -> None:
+        self._trackers: weakref.WeakSet[FeedbackTracker] = weakref.WeakSet()
+        self._tlock = threading.Lock()
+
+    def register(self, tracker: FeedbackTracker) -> None:
+        """Route LLM events to ``tracker`` while it is alive."""
+        with self._tlock:
+            self._trackers.add(tracker)
+
+    def _live(self) -> list[FeedbackTracker]:
+        with self._tlock:
+            return list(self._trackers)
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        self._handle(event)
+
+    def _handle(self, event: BaseEvent) -> None:
+        span = event.span_id or event.id_
+        if isinstance(event, (LLMChatStartEvent, LLMChatEndEvent)):
+            prompt = _chat_text(event.messages)
+        elif isinstance(event, (LLMCompletionStartEvent, LLMCompletionEndEvent)):
+            prompt = event.prompt
+        else:
+            return
+        answer = ""
+        if isinstance(event, LLMChatEndEvent) and event.response is not None:
+            answer = event.response.message.content or ""
+        elif isinstance(event, LLMCompletionEndEvent):
+            answer = event.response.text or ""
+        start = isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent))
+        for tracker in self._live():
+            try:  # one failing tracker (e.g. of a closed PSM) must not starve the others
+                if start:
+                    tracker.on_llm_start(span, prompt)
+                else:
+                    tracker.on_llm_end(span, prompt, answer)
+            except Exception:
+                logger.exception("PSM feedback capture failed for %r", tracker)
+
+
+_HANDLER: PSMFeedbackHandler | None = None
+_HANDLER_LOCK = threading.Lock()
+
+
+def install_feedback_handler() -> PSMFeedbackHandler:
+    """The process-wide :class:`PSMFeedbackHandler`, added to LlamaIndex's root dispatcher on first call."""
+    global _HANDLER
+    with _HANDLER_LOCK:
+        if _HANDLER is None:
+            _HANDLER = PSMFeedbackHandler()
+            get_dispatcher().add_event_handler(_HANDLER)
+            logger.info("PSM feedback handler added to the LlamaIndex root dispatcher")
+        return _HANDLER
