@@ -1,0 +1,86 @@
+"""PSMRetriever: a ``BaseRetriever`` over one user's memories, returning ``Document``s.
+
+Each document's ``page_content`` is the memory text, its ``id`` the memory id, and its metadata
+carries tier, kind, strength, confidence, provenance, score, similarity, status and times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from langchain_psm._common import default_psm
+from langchain_psm.callbacks import FeedbackTracker
+from psm_core import PSM, RecallResult, ScoredMemory, UserMemory
+from psm_core.text import validate_user_id
+
+__all__ = ["PSMRetriever", "memory_to_document"]
+
+
+def memory_to_document(memory: ScoredMemory) -> Document:
+    """A LangChain ``Document`` for a recalled memory (text, id and its PSM metadata)."""
+    r = memory.record
+    meta: dict[str, Any] = {
+        "id": r.id,
+        "tier": r.tier.value,
+        "kind": r.kind.value,
+        "role": r.role,
+        "strength": r.strength,
+        "confidence": r.confidence,
+        "provenance": list(r.provenance),
+        "score": memory.score,
+        "similarity": memory.similarity,
+        "status": r.status.value,
+        "observed_at": r.observed_at.isoformat(),
+        "session_id": r.session_id,
+    }
+    return Document(page_content=r.text, metadata=meta, id=r.id)
+
+
+class PSMRetriever(BaseRetriever):
+    """Recall ``k`` memories of ``user_id`` for a query (``invoke(query, k=3)`` overrides ``k`` per call).
+
+    ``tiers`` defaults to episodic, semantic and archival; ``token_budget`` caps the rendered size.
+    With ``feedback`` (a PSMFeedbackCallbackHandler) the documents' memories are linked to the LLM run
+    whose prompt receives them.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    psm: PSM = Field(default_factory=default_psm, exclude=True)
+    user_id: str
+    k: int = Field(default=4, ge=1)
+    tiers: list[str] | None = None
+    token_budget: int | None = Field(default=None, ge=1)
+    session_id: str | None = None
+    feedback: FeedbackTracker | None = Field(default=None, exclude=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        validate_user_id(self.user_id)
+
+    @property
+    def user_memory(self) -> UserMemory:
+        return self.psm.for_user(self.user_id)
+
+    def _documents(self, result: RecallResult) -> list[Document]:
+        if self.feedback is not None:
+            self.feedback.expect(self.user_id, result, session_id=self.session_id)
+        return [memory_to_document(m) for m in result.memories]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        res = self.user_memory.recall(query, k=self.k if k is None else k, tiers=self.tiers, token_budget=self.token_budget)
+        return self._documents(res)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        res = await self.user_memory.arecall(
+            query, k=self.k if k is None else k, tiers=self.tiers, token_budget=self.token_budget
+        )
+        return self._documents(res)
