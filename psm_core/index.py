@@ -7,6 +7,7 @@ with a Chroma server, call :meth:`UserMemory.refresh` after writes from other pr
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -17,14 +18,24 @@ from numpy.typing import NDArray
 from psm_core.lexical import BM25Index
 from psm_core.types import MemoryRecord, Tier
 
-__all__ = ["UserIndex", "index_text"]
+__all__ = ["CONTEXT_CHARS", "UserIndex", "retrieval_text", "speaker_line"]
+
+CONTEXT_CHARS = 300
+_GENERIC_ROLES = frozenset({"user", "assistant", "system", "human", "ai"})
 
 
-def index_text(record: MemoryRecord) -> str:
-    """What the lexical index sees for a record: its text, prefixed by a named speaker."""
-    if record.role and record.role not in ("user", "assistant", "system"):
-        return f"{record.role}: {record.text}"
-    return record.text
+def speaker_line(role: str, text: str) -> str:
+    """``text`` prefixed by its speaker when the role names one (not a generic user/assistant)."""
+    return text if role.lower() in _GENERIC_ROLES else f"{role}: {text}"
+
+
+def retrieval_text(record: MemoryRecord) -> str:
+    """What retrieval sees for a record (embedding and BM25): speaker, text and preceding turn.
+
+    The preceding turn matters: an answer ("Yes, in May!") is found by the words of its question.
+    """
+    head = speaker_line(record.role, record.text)
+    return f"{head} (after {record.context})" if record.context else head
 
 
 class UserIndex:
@@ -43,6 +54,7 @@ class UserIndex:
         self._used = 0
         self.bm25 = BM25Index()
         self.counts: dict[Tier, int] = {}
+        self._sessions: dict[str, list[tuple[float, str]]] = {}
         self.latest: datetime | None = None
         self.loaded = False
 
@@ -54,6 +66,9 @@ class UserIndex:
         old = self.records.get(record.id)
         if old is not None:
             self.counts[old.tier] -= 1
+            self._unlink(old)
+        if record.session_id is not None:
+            bisect.insort(self._sessions.setdefault(record.session_id, []), (record.observed_at.timestamp(), record.id))
         self.records[record.id] = record
         self.counts[record.tier] = self.counts.get(record.tier, 0) + 1
         if vector is not None or record.id not in self._slot:
@@ -71,8 +86,8 @@ class UserIndex:
             self._slot[record.id] = slot
             if vector is not None:
                 self._vectors[slot] = vector
-        if old is None or old.text != record.text or old.role != record.role:
-            self.bm25.add(record.id, index_text(record))
+        if old is None or retrieval_text(old) != retrieval_text(record):
+            self.bm25.add(record.id, retrieval_text(record))
         if self.latest is None or record.observed_at > self.latest:
             self.latest = record.observed_at
 
@@ -85,11 +100,34 @@ class UserIndex:
         if record is None:
             return None
         self.counts[record.tier] -= 1
+        self._unlink(record)
         slot = self._slot.pop(record_id)
         self._vectors[slot] = 0.0
         self._free.append(slot)
         self.bm25.remove(record_id)
         return record
+
+    def _unlink(self, record: MemoryRecord) -> None:
+        if record.session_id is None:
+            return
+        seq = self._sessions.get(record.session_id)
+        key = (record.observed_at.timestamp(), record.id)
+        if seq is not None:
+            i = bisect.bisect_left(seq, key)
+            if i < len(seq) and seq[i] == key:
+                del seq[i]
+            if not seq:
+                del self._sessions[record.session_id]
+
+    def neighbors(self, record: MemoryRecord) -> list[str]:
+        """Ids of the stored turns just before and after ``record`` in its session."""
+        if record.session_id is None:
+            return []
+        seq = self._sessions.get(record.session_id)
+        if not seq:
+            return []
+        i = bisect.bisect_left(seq, (record.observed_at.timestamp(), record.id))
+        return [seq[j][1] for j in (i - 1, i + 1) if 0 <= j < len(seq)]
 
     def vector(self, record_id: str) -> NDArray[np.float32]:
         return self._vectors[self._slot[record_id]]

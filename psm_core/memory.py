@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
-from psm_core.index import UserIndex, index_text
+from psm_core.index import CONTEXT_CHARS, UserIndex, retrieval_text, speaker_line
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
-from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
 from psm_core.text import clean_text, count_tokens
@@ -131,32 +131,43 @@ class UserMemory:
         evs = [self._coerce(e) for e in events]
         if not evs:
             return []
-        vectors = self._psm.embed([e.text for e in evs], progress=progress)
+        now = utcnow()
+        records: list[MemoryRecord] = []
+        last: dict[str | None, str] = {}
+        for ev in evs:
+            observed = ev.timestamp or now
+            if ev.session_id not in last:
+                prev = self._working.items(ev.session_id, all_sessions=False)
+                if prev:
+                    last[ev.session_id] = speaker_line(prev[-1].record.role, prev[-1].record.text)
+            ctx = last.get(ev.session_id)
+            records.append(
+                MemoryRecord(
+                    user_id=self.user_id,
+                    text=ev.text,
+                    role=ev.role,
+                    session_id=ev.session_id,
+                    context=ctx[:CONTEXT_CHARS] if ctx else None,
+                    created_at=now,
+                    observed_at=observed,
+                    valid_from=observed,
+                    metadata=dict(ev.metadata),
+                )  # fmt: skip
+            )
+            last[ev.session_id] = speaker_line(ev.role, ev.text)
+        vectors = self._psm.embed([retrieval_text(r) for r in records], progress=progress)
         context = self._sensory.recent(4)
         contexts = [context + evs[max(0, i - 4) : i] for i in range(len(evs))]
         decisions = self._psm.skill.gate_batch(evs, vectors, [c[-4:] for c in contexts])
-        now = utcnow()
-        records: list[MemoryRecord] = []
-        for ev, dec in zip(evs, decisions):
-            observed = ev.timestamp or now
-            rec = MemoryRecord(
-                user_id=self.user_id,
-                tier=Tier.EPISODIC if dec.keep else Tier.WORKING,
-                text=ev.text,
-                kind=dec.kind,
-                role=ev.role,
-                session_id=ev.session_id,
-                created_at=now,
-                observed_at=observed,
-                valid_from=observed,
-                strength=max(0.05, dec.importance),
-                importance=dec.importance,
-                emotional_weight=dec.emotional_weight,
-                confidence=dec.confidence,
-                metadata=dict(ev.metadata),
-            )
-            rec = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
-            records.append(rec)
+        for i, dec in enumerate(decisions):
+            rec = records[i].model_copy(
+                update={
+                    "tier": Tier.EPISODIC if dec.keep else Tier.WORKING, "kind": dec.kind,
+                    "strength": max(0.05, dec.importance), "importance": dec.importance,
+                    "emotional_weight": dec.emotional_weight, "confidence": dec.confidence,
+                }
+            )  # fmt: skip
+            records[i] = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
         kept = [i for i, r in enumerate(records) if r.tier is Tier.EPISODIC]
         idx = self._ensure_loaded()
         with idx.lock:
@@ -217,7 +228,7 @@ class UserMemory:
         except ValidationError as exc:
             raise InvalidInputError(f"invalid memory: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
         rec = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
-        vec = self._psm.embed([cleaned])[0]
+        vec = self._psm.embed([retrieval_text(rec)])[0]
         idx = self._ensure_loaded()
         with idx.lock:
             self._psm.store.register_user(self.user_id)
@@ -256,30 +267,9 @@ class UserMemory:
         n = max(3 * k, 30)
         with idx.lock:
             when = now or self.now()
-            dense: dict[str, tuple[float, int]] = {}
-            hits: list[tuple[str, float]] = []
-            for tier in PERSISTENT_TIERS:
-                if tier in wanted and idx.count(tier):
-                    hits.extend(self._psm.store.query(self.key, tier, qv, min(n, idx.count(tier))))
-            hits.sort(key=lambda h: -h[1])
-            for rank, (rid, sim) in enumerate(hits):
-                if rid in idx.records:
-                    dense[rid] = (sim, rank)
-            lexical = {rid: (s, r) for r, (rid, s) in enumerate(idx.bm25.search(q, n))}
-            top_lex = max((s for s, _ in lexical.values()), default=1.0) or 1.0
-            cands: list[Candidate] = []
-            ids = [i for i in dict.fromkeys([*dense, *lexical]) if self._eligible(idx.records[i], wanted, include_superseded)]
-            sims = idx.similarities(ids, qv)
-            for rid, sim in zip(ids, sims):
-                d, lx = dense.get(rid), lexical.get(rid)
-                cands.append(
-                    Candidate(
-                        record=idx.records[rid], similarity=float(sim), lexical=lx[0] / top_lex if lx else 0.0,
-                        dense_rank=d[1] if d else None, lexical_rank=lx[1] if lx else None,
-                    )
-                )  # fmt: skip
+            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n)
             if Tier.WORKING in wanted:
-                cands.extend(self._working_candidates(qv, q, set(ids)))
+                cands.extend(working_candidates(self._working.items(), q, qv, {c.record.id for c in cands}))
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
             order = np.argsort(-scores, kind="stable")[:k]
             ranked = [
@@ -290,30 +280,15 @@ class UserMemory:
                     lexical=cands[i].lexical,
                     dense_rank=cands[i].dense_rank,
                     lexical_rank=cands[i].lexical_rank,
+                    neighbor_similarity=cands[i].neighbor_similarity,
+                    neighbor_lexical=cands[i].neighbor_lexical,
+                    speaker_match=cands[i].speaker_match,
                 )  # fmt: skip
                 for i in order
             ]
             kept, used = fit_budget(ranked, token_budget)
             self._touch([m.id for m in kept if m.tier is not Tier.WORKING], when)
         return RecallResult(query=q, memories=kept, now=when, tokens=used)
-
-    @staticmethod
-    def _eligible(r: MemoryRecord, wanted: set[Tier], include_superseded: bool) -> bool:
-        return r.tier in wanted and (include_superseded or r.status is not Status.SUPERSEDED)
-
-    def _working_candidates(self, qv: np.ndarray, q: str, seen: set[str]) -> list[Candidate]:
-        from psm_core.lexical import tokenize
-
-        items = [it for it in self._working.items() if it.record.id not in seen and it.record.tier is Tier.WORKING]
-        if not items:
-            return []
-        sims = np.stack([it.vector for it in items]) @ qv
-        qt = set(tokenize(q))
-        out = []
-        for it, s in zip(items, sims):
-            toks = set(tokenize(index_text(it.record)))
-            out.append(Candidate(record=it.record, similarity=float(s), lexical=len(qt & toks) / max(1, len(qt))))
-        return out
 
     def _touch(self, ids: Sequence[str], when: datetime) -> None:
         idx = self._index
@@ -393,11 +368,12 @@ class UserMemory:
                 raise InvalidInputError(f"invalid update: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
             if new.tier not in PERSISTENT_TIERS:
                 raise InvalidInputError(f"records live in persistent tiers, not {new.tier.value}")
-            vec = self._psm.embed([new.text])[0] if new.text != old.text else idx.vector(record_id).copy()
+            changed = retrieval_text(new) != retrieval_text(old)
+            vec = self._psm.embed([retrieval_text(new)])[0] if changed else idx.vector(record_id).copy()
             if new.tier is not old.tier:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
                 self._psm.store.delete(self.key, old.tier, [record_id])
-            elif new.text != old.text:
+            elif changed or new.text != old.text:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
             else:
                 self._psm.store.update_meta(self.key, new.tier, [new])

@@ -24,6 +24,9 @@ class ScoredMemory(BaseModel):
     lexical: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    neighbor_similarity: float = 0.0
+    neighbor_lexical: float = 0.0
+    speaker_match: bool = False
 
     @property
     def id(self) -> str:

@@ -106,7 +106,9 @@ class MemoryRecord(BaseModel):
     ``strength`` is in [0, 1] at ``last_access`` and fades with ``decay_rate`` (per day, exponential);
     ``provenance`` lists the ids of the records this one was derived from (episodes for a semantic fact);
     ``valid_from``/``valid_to`` bound when a fact held (``valid_to`` is set when it is superseded);
-    ``version`` increases on every write, for optimistic concurrency.
+    ``version`` increases on every write, for optimistic concurrency;
+    ``context`` is the preceding turn of the session (speaker and text, truncated), used only to
+    retrieve this turn better — it is not part of what the memory says.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -118,6 +120,7 @@ class MemoryRecord(BaseModel):
     kind: Kind = Kind.FACT
     role: str = "user"
     session_id: str | None = None
+    context: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     observed_at: datetime = Field(default_factory=utcnow)
     last_access: datetime | None = None

@@ -106,7 +106,9 @@ class FeedbackLog:
         key = user_key(user_id)
         rows = []
         for rank, m in enumerate(result.memories):
-            cand = Candidate(m.record, m.similarity, m.lexical, m.dense_rank, m.lexical_rank)
+            cand = Candidate(
+                m.record, m.similarity, m.lexical, m.dense_rank, m.lexical_rank, m.neighbor_similarity, m.neighbor_lexical, m.speaker_match
+            )
             feats = candidate_features(cand, result.now)
             rows.append((rid, key, m.id, rank, m.score, *(feats[n] for n in FEATURE_NAMES)))
         cols = ", ".join(["retrieval_id", "user_key", "memory_id", "rank", "score", *(f'"{n}"' for n in FEATURE_NAMES)])

@@ -88,7 +88,10 @@ class Candidate:
     """A memory proposed for a query, with the content-free evidence for weighting it.
 
     ``similarity`` is the cosine between query and memory; ``lexical`` the BM25 score divided by
-    the best BM25 score of this query (0 when absent); ranks are 0-based, None when absent.
+    the best BM25 score of this query (0 when absent); ranks are 0-based, None when absent;
+    ``neighbor_similarity`` / ``neighbor_lexical`` are the best of those over the turns just before
+    and after this one in its session (evidence often spans adjacent turns); ``speaker_match`` is
+    whether the query names this memory's speaker.
     """
 
     record: MemoryRecord
@@ -96,6 +99,9 @@ class Candidate:
     lexical: float = 0.0
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    neighbor_similarity: float = 0.0
+    neighbor_lexical: float = 0.0
+    speaker_match: bool = False
     features: dict[str, float] = field(default_factory=dict)
 
 
@@ -106,7 +112,11 @@ class MemorySkill(ABC):
 
     @abstractmethod
     def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
-        """Decide whether ``event`` is worth remembering, given recent ``context`` turns."""
+        """Decide whether ``event`` is worth remembering, given recent ``context`` turns.
+
+        ``vector`` is the embedding of the event's retrieval text: the turn prefixed by a named
+        speaker, followed by the preceding turn of its session (see ``psm_core.index.retrieval_text``).
+        """
 
     def gate_batch(
         self,

@@ -101,8 +101,12 @@ class BaselinePolicy(MemorySkill):
         recency_weight: float = 0.15,
         importance_weight: float = 0.1,
         lexical_share: float = 0.4,
+        neighbor_weight: float = 0.5,
+        speaker_weight: float = 0.1,
         keep_threshold: float = 0.3,
     ) -> None:
+        self.neighbor_weight = neighbor_weight
+        self.speaker_weight = speaker_weight
         self.relevance_weight = relevance_weight
         self.recency_weight = recency_weight
         self.importance_weight = importance_weight
@@ -136,9 +140,15 @@ class BaselinePolicy(MemorySkill):
 
     # -- weigh ----------------------------------------------------------------------------------
     def relevance(self, candidates: Sequence[Candidate]) -> NDArray[np.float64]:
+        """Hybrid relevance: own cosine/BM25 blend, plus half the neighbours' blend, plus a speaker bonus."""
+        ls = self.lexical_share
         sim = np.array([c.similarity for c in candidates], dtype=np.float64)
         lex = np.array([c.lexical for c in candidates], dtype=np.float64)
-        return (1 - self.lexical_share) * sim + self.lexical_share * lex
+        nsim = np.array([c.neighbor_similarity for c in candidates], dtype=np.float64)
+        nlex = np.array([c.neighbor_lexical for c in candidates], dtype=np.float64)
+        spk = np.array([c.speaker_match for c in candidates], dtype=np.float64)
+        own = (1 - ls) * sim + ls * lex
+        return own + self.neighbor_weight * ((1 - ls) * nsim + ls * nlex) + self.speaker_weight * spk
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         if not candidates:

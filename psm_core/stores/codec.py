@@ -29,6 +29,7 @@ def to_chroma(record: MemoryRecord) -> tuple[str, dict[str, Any]]:
     meta["observed_ts"] = record.observed_at.timestamp()
     meta["session_id"] = record.session_id if record.session_id is not None else ""
     meta["has_session"] = record.session_id is not None
+    meta["context"] = record.context or ""
     meta["provenance"] = json.dumps(record.provenance, ensure_ascii=False)
     meta["meta"] = json.dumps(record.metadata, ensure_ascii=False, sort_keys=True, default=str)
     return record.text, meta
@@ -48,6 +49,7 @@ def from_chroma(record_id: str, document: str | None, meta: dict[str, Any]) -> M
     if fields["observed_at"] is None:
         del fields["observed_at"]
     fields["session_id"] = meta.get("session_id") if meta.get("has_session") else None
+    fields["context"] = meta.get("context") or None
     fields["provenance"] = json.loads(meta.get("provenance") or "[]")
     fields["metadata"] = json.loads(meta.get("meta") or "{}")
     return MemoryRecord(id=record_id, text=document or "", **fields)

@@ -1,0 +1,122 @@
+"""Candidate generation for recall: hybrid dense + BM25 hits, their session neighbours, and the
+content-free evidence the memory skill weighs (similarities, ranks, neighbour relevance, speaker match).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from psm_core.index import _GENERIC_ROLES, UserIndex
+from psm_core.lexical import tokenize
+from psm_core.skill.base import Candidate
+from psm_core.stores.buffers import WorkingItem
+from psm_core.stores.chroma import ChromaStore
+from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Status, Tier
+
+__all__ = ["gather_candidates", "working_candidates"]
+
+_WORD = re.compile(r"\w+")
+EXPAND_TOP = 20  # neighbours of this many best hits join the pool
+
+
+def _eligible(r: MemoryRecord, wanted: set[Tier], include_superseded: bool) -> bool:
+    return r.tier in wanted and (include_superseded or r.status is not Status.SUPERSEDED)
+
+
+def speaker_matcher(query: str) -> tuple[set[str], str]:
+    return set(_WORD.findall(query.lower())), query.lower()
+
+
+def _speaker_match(role: str, words: set[str], lowered: str) -> bool:
+    r = role.lower()
+    if r in _GENERIC_ROLES or len(r) < 2:
+        return False
+    return r in words if " " not in r else r in lowered
+
+
+def gather_candidates(
+    idx: UserIndex,
+    store: ChromaStore,
+    key: str,
+    query: str,
+    qv: NDArray[np.float32],
+    wanted: set[Tier],
+    include_superseded: bool,
+    n: int,
+    lexical_share: float = 0.4,
+) -> list[Candidate]:
+    """Candidates from the persistent tiers of one user (caller holds ``idx.lock``)."""
+    hits: list[tuple[str, float]] = []
+    for tier in PERSISTENT_TIERS:
+        if tier in wanted and idx.count(tier):
+            hits.extend(store.query(key, tier, qv, min(n, idx.count(tier))))
+    hits.sort(key=lambda h: -h[1])
+    dense_rank = {rid: r for r, (rid, _) in enumerate(hits) if rid in idx.records}
+    lex_hits = idx.bm25.search(query, n)
+    top_lex = lex_hits[0][1] if lex_hits else 1.0
+    lex = {rid: (s / top_lex, r) for r, (rid, s) in enumerate(lex_hits)}
+    recs = idx.records
+    base = [i for i in dict.fromkeys([*dense_rank, *lex]) if i in recs and _eligible(recs[i], wanted, include_superseded)]
+    if not base:
+        return []
+    sims = dict(zip(base, idx.similarities(base, qv).tolist()))
+    nbrs = {i: idx.neighbors(recs[i]) for i in base}
+    prelim = sorted(base, key=lambda i: -((1 - lexical_share) * sims[i] + lexical_share * lex.get(i, (0.0, 0))[0]))
+    pool = list(base)
+    seen = set(base)
+    for i in prelim[:EXPAND_TOP]:
+        for j in nbrs[i]:
+            if j not in seen and _eligible(recs[j], wanted, include_superseded):
+                seen.add(j)
+                pool.append(j)
+                nbrs[j] = idx.neighbors(recs[j])
+    need = [j for i in pool for j in nbrs[i] if j not in sims] + [i for i in pool if i not in sims]
+    need = list(dict.fromkeys(need))
+    if need:
+        sims.update(zip(need, idx.similarities(need, qv).tolist()))
+    words, lowered = speaker_matcher(query)
+    out = []
+    for i in pool:
+        near = nbrs[i]
+        lx = lex.get(i)
+        out.append(
+            Candidate(
+                record=recs[i],
+                similarity=sims[i],
+                lexical=lx[0] if lx else 0.0,
+                dense_rank=dense_rank.get(i),
+                lexical_rank=lx[1] if lx else None,
+                neighbor_similarity=max((sims[j] for j in near), default=0.0),
+                neighbor_lexical=max((lex[j][0] for j in near if j in lex), default=0.0),
+                speaker_match=_speaker_match(recs[i].role, words, lowered),
+            )
+        )
+    return out
+
+
+def working_candidates(items: Iterable[WorkingItem], query: str, qv: NDArray[np.float32], seen: set[str]) -> list[Candidate]:
+    """Candidates from working memory (turns the gate did not keep), scored by brute force."""
+    from psm_core.index import retrieval_text
+
+    pool = [it for it in items if it.record.id not in seen and it.record.tier is Tier.WORKING]
+    if not pool:
+        return []
+    sims = np.stack([it.vector for it in pool]) @ qv
+    qt = set(tokenize(query))
+    words, lowered = speaker_matcher(query)
+    out = []
+    for it, s in zip(pool, sims):
+        toks = set(tokenize(retrieval_text(it.record)))
+        out.append(
+            Candidate(
+                record=it.record,
+                similarity=float(s),
+                lexical=len(qt & toks) / max(1, len(qt)),
+                speaker_match=_speaker_match(it.record.role, words, lowered),
+            )
+        )
+    return out
