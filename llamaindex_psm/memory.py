@@ -31,7 +31,7 @@ from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
 from psm_core.recall import RecallResult
-from psm_core.text import count_tokens
+from psm_core.text import count_tokens, validate_user_id
 
 __all__ = ["PSMMemory"]
 
@@ -59,9 +59,14 @@ class PSMMemory(BaseMemory):
     _tracker: FeedbackTracker | None = PrivateAttr(default=None)
     _cache: tuple[str, RecallResult, str] | None = PrivateAttr(default=None)
     _announced: str | None = PrivateAttr(default=None)
+    _last: RecallResult | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        validate_user_id(data.get("user_id"))  # the typed InvalidUserIdError, before pydantic wraps it
+        super().__init__(**data)
 
     def model_post_init(self, __context: Any) -> None:
-        self._mem = self.psm.for_user(self.user_id)  # validates the user id
+        self._mem = self.psm.for_user(self.user_id)
         if self.chat_store_key is None:
             self.chat_store_key = f"{self.user_id}:{self.session_id}"
         if self.feedback:
@@ -109,8 +114,8 @@ class PSMMemory(BaseMemory):
 
     @property
     def last_recall(self) -> RecallResult | None:
-        """The memories the latest ``get`` surfaced."""
-        return self._cache[1] if self._cache is not None else None
+        """The memories the latest ``get`` surfaced (None before the first recall)."""
+        return self._last
 
     def _key(self) -> str:
         assert self.chat_store_key is not None
@@ -149,6 +154,7 @@ class PSMMemory(BaseMemory):
             exclude_texts=shown, header=self.header,
         )  # fmt: skip
         self._cache = (query, result, context)
+        self._last = result
         if self._tracker is not None:
             self._tracker.offer(result, context)
         logger.info(

@@ -26,7 +26,7 @@ from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
 from psm_core.recall import RecallResult
-from psm_core.text import count_tokens
+from psm_core.text import count_tokens, validate_user_id
 
 __all__ = ["PSMMemoryBlock"]
 
@@ -51,6 +51,10 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
     _tracker: FeedbackTracker | None = PrivateAttr(default=None)
     _cache: tuple[tuple[str, str | None], RecallResult, str] | None = PrivateAttr(default=None)
     _last_user: str | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        validate_user_id(data.get("user_id"))  # the typed InvalidUserIdError, before pydantic wraps it
+        super().__init__(**data)
 
     def model_post_init(self, __context: Any) -> None:
         self._mem = self.psm.for_user(self.user_id)
