@@ -5,16 +5,16 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
-from psm_core import PSM, MemoryRecord
+from psm_core import PSM, MemoryRecord, RecallResult
 from psm_core.errors import EmptyTextError, InvalidInputError
-from psm_core.text import clean_text
+from psm_core.text import clean_text, count_tokens
 
-__all__ = ["ROLE_OF_TYPE", "as_text", "default_psm", "pick_key", "record_to_message", "role_of", "turn_events"]
+__all__ = ["ROLE_OF_TYPE", "as_text", "default_psm", "pick_key", "record_to_message", "role_of", "top_k_except", "turn_events"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +99,12 @@ def turn_events(
             event["metadata"] = dict(metadata)
         events.append(event)
     return events
+
+
+def top_k_except(result: RecallResult, k: int, skip_ids: Collection[str] = (), skip_texts: Collection[str] = ()) -> RecallResult:
+    """``result`` without memories already in the prompt (by id or exact text), cut to ``k``."""
+    kept = [m for m in result.memories if m.id not in skip_ids and m.text not in skip_texts][:k]
+    if len(kept) == len(result.memories):
+        return result
+    tokens = sum(count_tokens(m.render()) for m in kept)
+    return RecallResult(query=result.query, memories=kept, now=result.now, tokens=tokens)

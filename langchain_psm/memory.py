@@ -16,11 +16,11 @@ from langchain_classic.base_memory import BaseMemory
 from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import ConfigDict, Field
 
-from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, turn_events
+from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, top_k_except, turn_events
 from langchain_psm.callbacks import FeedbackTracker
 from psm_core import PSM, MemoryRecord, RecallResult, UserMemory
 from psm_core.errors import NotFoundError
-from psm_core.text import count_tokens, validate_user_id
+from psm_core.text import validate_user_id
 
 __all__ = ["PSMMemory"]
 
@@ -64,8 +64,9 @@ class PSMMemory(BaseMemory):
     ai_prefix: str = "AI"
     feedback: FeedbackTracker | None = Field(default=None, exclude=True)
 
-    def model_post_init(self, context: Any, /) -> None:
-        validate_user_id(self.user_id)
+    def __init__(self, **data: Any) -> None:
+        validate_user_id(data.get("user_id"))  # a PSM error, not a pydantic one
+        super().__init__(**data)
 
     @property
     def memory_variables(self) -> list[str]:
@@ -92,10 +93,7 @@ class PSMMemory(BaseMemory):
 
     def _recall(self, mem: UserMemory, query: str, skip: set[str]) -> RecallResult:
         res = mem.recall(query, k=self.k + len(skip), tiers=self.tiers, token_budget=self.token_budget)
-        kept = [m for m in res.memories if m.id not in skip][: self.k]
-        if len(kept) == len(res.memories):
-            return res
-        return RecallResult(query=res.query, memories=kept, now=res.now, tokens=sum(count_tokens(m.render()) for m in kept))
+        return top_k_except(res, self.k, skip_ids=skip)
 
     def _render(self, result: RecallResult | None, recent: list[MemoryRecord]) -> str | list[BaseMessage]:
         context = result.format_context(self.header) if result is not None else ""

@@ -59,8 +59,9 @@ class PSMRetriever(BaseRetriever):
     session_id: str | None = None
     feedback: FeedbackTracker | None = Field(default=None, exclude=True)
 
-    def model_post_init(self, context: Any, /) -> None:
-        validate_user_id(self.user_id)
+    def __init__(self, **data: Any) -> None:
+        validate_user_id(data.get("user_id"))  # a PSM error, not a pydantic one
+        super().__init__(**data)
 
     @property
     def user_memory(self) -> UserMemory:
