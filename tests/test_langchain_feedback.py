@@ -1,0 +1,187 @@
+"""PSMFeedbackCallbackHandler: injected memories are tied to the LLM run that received them, and the
+user's next turn becomes feedback through the PSM's own correction signal. Real chains and agents,
+a real PSM on a real embedded Chroma, fake chat models standing in for a remote LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from langchain.agents import create_agent
+from langchain_classic.chains import ConversationChain
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langchain_psm import AsyncPSMFeedbackCallbackHandler, PSMFeedbackCallbackHandler, PSMMemory, PSMMemoryMiddleware
+from psm_core import PSM, NotFoundError, PSMSettings
+from psm_core.skill import BaselinePolicy, Correction
+
+FACTS = {
+    "lisbon": "Alice moved to Lisbon last spring with her dog Rex.",
+    "peanuts": "Alice is allergic to peanuts.",
+    "job": "Alice works as a marine biologist at the aquarium.",
+}
+
+
+class RunIds(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
+    ) -> None:
+        self.ids.append(str(run_id))
+
+
+def seed(psm: PSM, user: str = "alice") -> dict[str, str]:
+    return {name: psm.for_user(user).remember(text).id for name, text in FACTS.items()}
+
+
+def surfaced_by_run(psm: PSM, run_id: str) -> tuple[str, list[str]]:
+    [(rid, _key)] = psm.feedback_log.retrievals_for_run(run_id)
+    return rid, psm.feedback_log.surfaced_ids(rid)
+
+
+def chat(psm: PSM, handler: Any, replies: list[str], user: str = "alice", session: str = "s1") -> ConversationChain:
+    memory = PSMMemory(psm=psm, user_id=user, session_id=session, k=3, recent_turns=0, feedback=handler)
+    return ConversationChain(llm=FakeListChatModel(responses=replies), memory=memory)
+
+
+def test_a_correction_is_a_negative_event_on_the_memories_of_the_corrected_run(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, ["You live in Porto.", "Sorry, Lisbon it is."])
+    cfg = {"callbacks": [handler, runs]}
+    chain.invoke({"input": "Where do I live?"}, config=cfg)
+    assert psm.feedback_log.outcomes("alice") == [], "no verdict before the user's next turn"
+    chain.invoke({"input": "No, that's wrong: I live in Lisbon."}, config=cfg)
+
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    assert ids["lisbon"] in surfaced
+    events = psm.feedback_log.outcomes("alice")
+    assert {(e["retrieval_id"], e["memory_id"]) for e in events} == {(rid, m) for m in surfaced}
+    assert {e["outcome"] for e in events} == {"corrected"} and {e["value"] for e in events} == {-1.0}
+    assert {e["source"] for e in events} == {"langchain"}
+
+
+def test_no_correction_logs_used_memories_helpful_and_the_rest_neutral(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, ["You moved to Lisbon last spring with your dog Rex.", "Try the Oceanario."])
+    cfg = {"callbacks": [handler, runs]}
+    chain.invoke({"input": "Where did I move last spring?"}, config=cfg)
+    chain.invoke({"input": "Great, any museum tips there?"}, config=cfg)
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    events = {e["memory_id"]: e for e in psm.feedback_log.outcomes("alice") if e["retrieval_id"] == rid}
+    assert set(events) == set(surfaced)
+    assert events[ids["lisbon"]]["outcome"] == "helpful"
+    assert all(events[m]["outcome"] == "neutral" for m in surfaced if m != ids["lisbon"])
+
+
+class CautiousSkill(BaselinePolicy):
+    """A skill whose correction signal also reads doubt ('are you sure') as a correction."""
+
+    name = "cautious"
+
+    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
+        if "are you sure" in user_turn.lower():
+            return Correction(is_correction=True, probability=0.9)
+        return super().is_correction(user_turn, previous_answer)
+
+
+def test_the_handler_uses_the_psms_correction_signal(home: Path) -> None:
+    with PSM(PSMSettings(home=home), skill=CautiousSkill()) as psm:
+        seed(psm)
+        handler = PSMFeedbackCallbackHandler(psm)
+        chain = chat(psm, handler, ["You live in Porto.", "Let me check."])
+        chain.invoke({"input": "Where do I live?"}, config={"callbacks": [handler]})
+        chain.invoke({"input": "Hmm, are you sure about that?"}, config={"callbacks": [handler]})
+        assert {e["outcome"] for e in psm.feedback_log.outcomes("alice")} == {"corrected"}
+
+
+def test_explicit_feedback_by_run_id_also_from_a_new_handler(psm: PSM) -> None:
+    seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chat(psm, handler, ["Lisbon."]).invoke({"input": "Where do I live?"}, config={"callbacks": [handler, runs]})
+    run_id = runs.ids[0]
+    rid, surfaced = surfaced_by_run(psm, run_id)
+    assert handler.feedback(UUID(run_id), 0.5) == [rid]
+    assert PSMFeedbackCallbackHandler(psm).feedback(run_id, "irrelevant", memory_ids=surfaced[:1]) == [rid]
+    events = psm.feedback_log.outcomes("alice")
+    assert [(e["outcome"], e["value"]) for e in events] == [("score", 0.5)] * len(surfaced) + [("irrelevant", -0.5)]
+    with pytest.raises(NotFoundError):
+        handler.feedback(UUID(int=7), 1.0)
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
+        return self
+
+
+def weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}."
+
+
+def test_agent_correction_covers_every_model_call_of_the_corrected_turn(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    model = ToolCallingFake(
+        messages=iter(
+            [
+                AIMessage(content="", tool_calls=[{"name": "weather", "args": {"city": "Porto"}, "id": "c1"}]),
+                AIMessage(content="It is sunny in Porto, where you live."),
+                AIMessage(content="Sorry! Lisbon then."),
+            ]
+        )
+    )
+    mw = PSMMemoryMiddleware(psm, user_id="alice", k=2, feedback=handler)
+    agent = create_agent(model, tools=[weather], middleware=[mw], checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "t1"}, "callbacks": [handler, runs]}
+    agent.invoke({"messages": [{"role": "user", "content": "What's the weather where I live?"}]}, cfg)
+    agent.invoke({"messages": [{"role": "user", "content": "No, I live in Lisbon, not Porto."}]}, cfg)
+    assert len(runs.ids) == 3
+    first_turn = [surfaced_by_run(psm, r) for r in runs.ids[:2]]
+    assert all(ids["lisbon"] in surfaced for _, surfaced in first_turn)
+    events = psm.feedback_log.outcomes("alice")
+    assert {(e["retrieval_id"], e["memory_id"]) for e in events} == {(rid, m) for rid, s in first_turn for m in s}
+    assert {e["outcome"] for e in events} == {"corrected"}
+
+
+async def test_async_handler_in_an_async_chain(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = AsyncPSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, ["You are allergic to shellfish.", "Sorry."])
+    cfg = {"callbacks": [handler, runs]}
+    await chain.ainvoke({"input": "What am I allergic to?"}, config=cfg)
+    await chain.ainvoke({"input": "That's not right, it's peanuts."}, config=cfg)
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    assert ids["peanuts"] in surfaced
+    events = psm.feedback_log.outcomes("alice")
+    assert {e["memory_id"] for e in events} == set(surfaced) and {e["outcome"] for e in events} == {"corrected"}
+    assert await handler.afeedback(runs.ids[1], -0.2)
+
+
+def test_two_users_share_a_handler_but_never_each_others_feedback(psm: PSM) -> None:
+    alice_ids = set(seed(psm, "alice").values())
+    bob_ids = {psm.for_user("bob").remember(t).id for t in ("Bob lives in Oslo.", "Bob is a carpenter.")}
+    handler = PSMFeedbackCallbackHandler(psm)
+    alice = chat(psm, handler, ["Lisbon.", "Thanks for confirming."], user="alice")
+    bob = chat(psm, handler, ["Bergen.", "Oops."], user="bob")
+    cfg = {"callbacks": [handler]}
+    alice.invoke({"input": "Where do I live?"}, config=cfg)
+    bob.invoke({"input": "Where do I live?"}, config=cfg)
+    bob.invoke({"input": "Wrong, I live in Oslo."}, config=cfg)
+    alice.invoke({"input": "Yes, and what's the weather like there?"}, config=cfg)
+    bob_events = psm.feedback_log.outcomes("bob")
+    alice_events = psm.feedback_log.outcomes("alice")
+    assert bob_events and {e["outcome"] for e in bob_events} == {"corrected"}
+    assert {e["memory_id"] for e in bob_events} <= bob_ids
+    assert alice_events and {e["memory_id"] for e in alice_events} <= alice_ids
+    assert "corrected" not in {e["outcome"] for e in alice_events}
