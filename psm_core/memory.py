@@ -27,6 +27,7 @@ from psm_core.text import clean_text, count_tokens
 from psm_core.types import PERSISTENT_TIERS, Event, Kind, MemoryRecord, Status, Tier, utcnow
 
 if TYPE_CHECKING:
+    from psm_core.consolidation import Conflict
     from psm_core.psm import PSM
 
 __all__ = ["MemoryStats", "UserMemory"]
@@ -494,3 +495,25 @@ class UserMemory:
 
     async def afeedback(self, retrieval: str | RecallResult, outcome: str, **kwargs: Any) -> str:
         return await asyncio.to_thread(self.feedback, retrieval, outcome, **kwargs)
+
+    # -- consolidation: thin delegates to psm_core.consolidation (logic lives there) -------------
+    def end_session(self, session_id: str | None = None) -> str:
+        """Mark ``session_id`` as ended: queues a consolidation pass of this user; returns the job id."""
+        return self._psm.consolidation.end_session(self.user_id, session_id)
+
+    def review_queue(self, *, include_resolved: bool = False) -> list[Conflict]:
+        """Contradictions flagged by consolidation, awaiting a decision (oldest first)."""
+        return self._psm.consolidation.review_queue(self.user_id, include_resolved=include_resolved)
+
+    def resolve(self, conflict_id: str, *, keep: str, source: str = "api") -> Conflict:
+        """Resolve a flagged conflict: keep the ``new`` fact, the ``old`` one or ``both`` (logged)."""
+        return self._psm.consolidation.resolve(self.user_id, conflict_id, keep, source=source)
+
+    async def aend_session(self, session_id: str | None = None) -> str:
+        return await asyncio.to_thread(self.end_session, session_id)
+
+    async def areview_queue(self, **kwargs: Any) -> list[Conflict]:
+        return await asyncio.to_thread(self.review_queue, **kwargs)
+
+    async def aresolve(self, conflict_id: str, *, keep: str, source: str = "api") -> Conflict:
+        return await asyncio.to_thread(self.resolve, conflict_id, keep=keep, source=source)

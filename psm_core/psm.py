@@ -9,12 +9,13 @@ mem = psm.for_user("alice")
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,12 @@ from psm_core.memory import UserMemory
 from psm_core.skill import MemorySkill, load_skill
 from psm_core.stores.chroma import ChromaStore
 from psm_core.text import validate_user_id
+
+if TYPE_CHECKING:  # consolidation section (end of PSM)
+    from contextlib import AbstractContextManager
+    from datetime import datetime
+
+    from psm_core.consolidation import ConsolidationConfig, Consolidator, PassReport, Worker
 
 __all__ = ["PSM"]
 
@@ -67,6 +74,9 @@ class PSM:
         self._feedback: FeedbackLog | None = None
         self._feedback_lock = threading.Lock()
         self._erase_hooks.append(self._erase_feedback)
+        self._consolidation: Consolidator | None = None  # consolidation section (end of PSM)
+        self._consolidation_lock = threading.Lock()
+        self._erase_hooks.append(self._erase_consolidation)
         logger.info(
             "PSM ready: store=%s skill=%s embedder=%s",
             "server" if self.store.is_server else self.settings.home,
@@ -157,6 +167,7 @@ class PSM:
             return
         self._closed = True
         try:
+            self._close_consolidation()
             self.flush()
         finally:
             if self._feedback is not None:
@@ -174,3 +185,59 @@ class PSM:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+    # -- consolidation: thin delegates to psm_core.consolidation (logic lives there) -------------
+    @property
+    def consolidation(self) -> Consolidator:
+        """The sleep-time consolidation service (``PSM_HOME/consolidation.sqlite3``), created on first use."""
+        with self._consolidation_lock:
+            if self._consolidation is None:
+                from psm_core.consolidation import Consolidator
+
+                self._consolidation = Consolidator(self)
+            return self._consolidation
+
+    def configure_consolidation(self, config: ConsolidationConfig) -> Consolidator:
+        """Use ``config`` for consolidation from now on (stops a running worker first)."""
+        from psm_core.consolidation import Consolidator
+
+        self._close_consolidation()
+        with self._consolidation_lock:
+            self._consolidation = Consolidator(self, config)
+            return self._consolidation
+
+    def consolidate(self, user_id: str, *, now: datetime | None = None) -> PassReport:
+        """Run a consolidation pass for ``user_id`` now (``now`` defaults to the user's time)."""
+        return self.consolidation.consolidate(validate_user_id(user_id), now=now)
+
+    def consolidate_all(self, *, now: datetime | None = None, progress: bool = False) -> dict[str, PassReport]:
+        """A consolidation pass for every user with persistent memories."""
+        return self.consolidation.consolidate_all(now=now, progress=progress)
+
+    def worker(self, *, poll_seconds: float | None = None, idle_minutes: float | None = None) -> AbstractContextManager[Worker]:
+        """``with psm.worker(): ...`` runs the background consolidation worker inside the block."""
+        return self.consolidation.worker(poll_seconds=poll_seconds, idle_minutes=idle_minutes)
+
+    def start_worker(self, *, poll_seconds: float | None = None, idle_minutes: float | None = None) -> Worker:
+        """Start the background consolidation worker thread; :meth:`stop_worker` or :meth:`close` stops it."""
+        return self.consolidation.start_worker(poll_seconds=poll_seconds, idle_minutes=idle_minutes)
+
+    def stop_worker(self) -> None:
+        if self._consolidation is not None:
+            self._consolidation.stop_worker()
+
+    async def aconsolidate(self, user_id: str, *, now: datetime | None = None) -> PassReport:
+        return await asyncio.to_thread(self.consolidate, user_id, now=now)
+
+    async def aconsolidate_all(self, *, now: datetime | None = None, progress: bool = False) -> dict[str, PassReport]:
+        return await asyncio.to_thread(self.consolidate_all, now=now, progress=progress)
+
+    def _erase_consolidation(self, user_id: str) -> None:
+        if self._consolidation is not None or (self.settings.home / "consolidation.sqlite3").exists():
+            self.consolidation.on_erase(user_id)
+
+    def _close_consolidation(self) -> None:
+        with self._consolidation_lock:
+            con, self._consolidation = self._consolidation, None
+        if con is not None:
+            con.close()

@@ -1,0 +1,336 @@
+"""One sleep-time pass over one user's store (the loop in DESIGN.md), safe to kill at any point.
+
+```
+snapshot   unseen episodic records (+ recent seen ones as context), active facts, user time
+plan       extract_patterns → facts above the confidence threshold → interference with facts
+           (duplicate: merge; update: supersede the older; contradiction: flag) → journal
+facts      create the planned facts (ids from provenance) and merge provenance into duplicates
+conflicts  supersede / flag existing facts; record conflicts for review
+decay      decay rate of every record from the skill's schedule
+reinforce  strength from recalls since the last pass and from feedback outcomes (exactly once)
+prune      move episodes covered by semantic facts to the archival tier; mark new episodes seen
+done       drop the journal, record the pass
+```
+A rerun after a crash resumes the journaled plan; every write converges records to a target
+(no-op when already there) and ledger entries in ``metadata["_psm"]`` make increments exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from psm_core.consolidation.config import ConsolidationConfig
+from psm_core.consolidation.db import StateDB
+from psm_core.consolidation.plan import PassPlan, plan_pass
+from psm_core.consolidation.review import ReviewLog
+from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
+from psm_core.index import retrieval_text
+from psm_core.types import MemoryRecord, Status, Tier, utcnow
+
+if TYPE_CHECKING:
+    from psm_core.memory import UserMemory
+
+__all__ = ["STEPS", "ConsolidationPass", "PassReport"]
+
+logger = logging.getLogger(__name__)
+
+STEPS = ("snapshot", "plan", "facts", "conflicts", "decay", "reinforce", "prune", "done")
+
+
+class PassReport(BaseModel):
+    """What one pass changed for one user."""
+
+    user_id: str
+    pass_id: str
+    skill: str
+    now: datetime
+    resumed: bool = False
+    aborted: bool = False
+    episodes: int = 0
+    new_episodes: int = 0
+    patterns: int = 0
+    facts_created: int = 0
+    facts_merged: int = 0
+    superseded: int = 0
+    flagged: int = 0
+    conflicts: int = 0
+    decay_updated: int = 0
+    reinforced: int = 0
+    feedback_applied: int = 0
+    archived: int = 0
+    seconds: float = 0.0
+
+    def changes(self) -> dict[str, int]:
+        """The counts of what changed (for summaries)."""
+        names = ("facts_created", "facts_merged", "superseded", "flagged", "conflicts", "decay_updated", "reinforced",
+                 "feedback_applied", "archived")  # fmt: skip
+        return {n: int(getattr(self, n)) for n in names}
+
+
+class ConsolidationPass:
+    """Runs the steps of :data:`STEPS` for one user; build one per run."""
+
+    def __init__(
+        self,
+        mem: UserMemory,
+        db: StateDB,
+        review: ReviewLog,
+        config: ConsolidationConfig,
+        *,
+        alive: Callable[[], bool],
+        hook: Hook | None = None,
+    ) -> None:
+        self.mem = mem
+        self.psm = mem._psm
+        self.db = db
+        self.review = review
+        self.cfg = config
+        self.hook = hook
+        self.writer = RecordWriter(mem, alive=alive, hook=hook, retries=config.write_retries)
+
+    def _step(self, name: str) -> None:
+        if self.hook is not None:
+            self.hook(name)
+
+    # -- run ------------------------------------------------------------------------------------
+    def run(self, now: datetime | None = None) -> PassReport:
+        t0 = time.perf_counter()
+        rows = self.db.query("SELECT plan FROM journal WHERE user_key=?", (self.mem.key,))
+        if rows:
+            plan = PassPlan.model_validate_json(rows[0]["plan"])
+            self.writer.repair_moves()
+            resumed = True
+            logger.info("user %s: resuming consolidation pass %s", self.mem.key[:8], plan.pass_id[:8])
+        else:
+            plan = self._plan(now)
+            resumed = False
+        rep = PassReport(
+            user_id=self.mem.user_id, pass_id=plan.pass_id, skill=plan.skill, now=plan.now, resumed=resumed,
+            episodes=plan.episodes, new_episodes=len(plan.new_ids), patterns=plan.patterns,
+            facts_created=len(plan.facts), facts_merged=len(plan.merges), conflicts=len(plan.conflicts),
+            superseded=sum(f.status is Status.SUPERSEDED for f in plan.facts) + sum(c.status is Status.SUPERSEDED for c in plan.changes),
+            flagged=sum(f.status is Status.FLAGGED for f in plan.facts) + sum(c.status is Status.FLAGGED for c in plan.changes),
+        )  # fmt: skip
+        self._facts(plan)
+        self._step("facts")
+        self._conflicts(plan)
+        self._step("conflicts")
+        rep.decay_updated = self._decay()
+        self._step("decay")
+        rep.reinforced, rep.feedback_applied = self._reinforce()
+        self._step("reinforce")
+        rep.archived = self._prune(plan)
+        self._step("prune")
+        rep.seconds = round(time.perf_counter() - t0, 4)
+        self._finish(plan, rep)
+        self._step("done")
+        logger.info(
+            "user %s consolidated: %d episodes, %d facts, %d merged, %d superseded, %d flagged, %d archived",
+            self.mem.key[:8], rep.episodes, rep.facts_created, rep.facts_merged, rep.superseded, rep.flagged, rep.archived,
+        )  # fmt: skip
+        return rep
+
+    # -- snapshot and plan ----------------------------------------------------------------------
+    def _plan(self, now: datetime | None) -> PassPlan:
+        mem = self.mem
+        idx = mem._ensure_loaded()
+        with idx.lock:
+            when = now or mem.now()
+            eps = [r for r in idx.records.values() if r.tier is Tier.EPISODIC and r.status is Status.ACTIVE]
+            new = [r for r in eps if not ledger(r).get("seen")]
+            seen = sorted((r for r in eps if ledger(r).get("seen")), key=lambda r: (r.observed_at, r.id))
+            context = seen[-self.cfg.context_episodes :] if self.cfg.context_episodes else []
+            episodes = sorted([*new, *context], key=lambda r: (r.observed_at, r.id))
+            vectors = np.stack([idx.vector(r.id) for r in episodes]).astype(np.float32) if episodes else None
+            facts = sorted((r for r in idx.records.values() if r.tier is Tier.SEMANTIC and r.status in (Status.ACTIVE, Status.FLAGGED)),
+                           key=lambda r: (r.observed_at, r.id))  # fmt: skip
+            fvecs = np.stack([idx.vector(r.id) for r in facts]).astype(np.float32) if facts else None
+            known = set(idx.records)
+        self._step("snapshot")
+        dim = self.psm.embedder.dim
+        plan = plan_pass(
+            pass_id=uuid.uuid4().hex, created_at=utcnow(), now=when, user_key=mem.key, skill=self.psm.skill, cfg=self.cfg,
+            episodes=episodes, vectors=vectors if vectors is not None else np.zeros((0, dim), np.float32),
+            new_ids=sorted(r.id for r in new), facts=facts,
+            fact_vectors=fvecs if fvecs is not None else np.zeros((0, dim), np.float32), known_ids=known,
+            embed=lambda texts: self.psm.embed(texts),
+        )  # fmt: skip
+        self.db.execute(
+            "INSERT OR REPLACE INTO journal (user_key, pass_id, plan, created_at) VALUES (?, ?, ?, ?)",
+            (mem.key, plan.pass_id, plan.model_dump_json(), time.time()),
+        )
+        self._step("plan")
+        return plan
+
+    # -- apply ----------------------------------------------------------------------------------
+    def _facts(self, plan: PassPlan) -> None:
+        idx = self.mem._ensure_loaded()
+        specs = [f for f in plan.facts if f.id not in idx.records]
+        if specs:
+            recs = [
+                MemoryRecord(
+                    id=f.id,
+                    user_id=self.mem.user_id,
+                    tier=Tier.SEMANTIC,
+                    text=f.text,
+                    kind=f.kind,
+                    role=f.role,
+                    context=f.context,
+                    created_at=plan.created_at,
+                    observed_at=f.observed_at,
+                    valid_from=f.valid_from,
+                    valid_to=f.valid_to,
+                    status=f.status,
+                    confidence=f.confidence,
+                    importance=f.importance,
+                    emotional_weight=f.emotional_weight,
+                    strength=max(0.05, f.importance),
+                    provenance=f.provenance,
+                    metadata={LEDGER: {"source": f.source_id, "pass": plan.pass_id}},
+                )  # fmt: skip
+                for f in specs
+            ]
+            rates = self.psm.skill.decay_batch(recs)
+            recs = [r.model_copy(update={"decay_rate": float(d)}) for r, d in zip(recs, rates)]
+            self.writer.create(recs, self.psm.embed([retrieval_text(r) for r in recs]))
+        merges = {m.fact_id: m for m in plan.merges}
+
+        def merge(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
+            out: list[dict[str, Any] | None] = []
+            for r in records:
+                m = merges[r.id]
+                prov = sorted(set(r.provenance) | set(m.episode_ids))
+                conf = max(r.confidence, m.confidence)
+                out.append({"provenance": prov, "confidence": conf} if prov != r.provenance or conf != r.confidence else None)
+            return out
+
+        self.writer.converge(list(merges), merge)
+
+    def _conflicts(self, plan: PassPlan) -> None:
+        changes = {c.record_id: c for c in plan.changes}
+
+        def target(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
+            out: list[dict[str, Any] | None] = []
+            for r in records:
+                c = changes[r.id]
+                want: dict[str, Any] = {"status": c.status}
+                if c.valid_to is not None:
+                    want["valid_to"] = max(c.valid_to, r.valid_from) if r.valid_from else c.valid_to
+                out.append(want if any(getattr(r, k) != v for k, v in want.items()) else None)
+            return out
+
+        self.writer.converge(list(changes), target)
+        if plan.conflicts:
+            with self.writer.guard():
+                self.review.open(self.mem.key, plan.conflicts)
+
+    def _persistent(self) -> list[MemoryRecord]:
+        idx = self.mem._ensure_loaded()
+        with idx.lock:
+            return sorted(idx.records.values(), key=lambda r: (r.observed_at, r.id))
+
+    def _decay(self) -> int:
+        skill = self.psm.skill
+
+        def rates(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
+            new = skill.decay_batch(records)
+            return [{"decay_rate": float(d)} if abs(float(d) - r.decay_rate) > 1e-12 else None for r, d in zip(records, new)]
+
+        return len(self.writer.converge([r.id for r in self._persistent()], rates))
+
+    def _reinforce(self) -> tuple[int, int]:
+        cfg = self.cfg
+        log = self.psm.feedback_log
+        pending = log.pending_effects(self.mem.user_id)
+        effects: dict[str, list[tuple[int, float]]] = {}
+        for oid, mid, value in pending:
+            if mid:
+                effects.setdefault(mid, []).append((int(oid), float(value)))
+        recalled = [r.id for r in self._persistent() if r.recall_count > int(ledger(r).get("recalls", 0))]
+        applied: dict[str, int] = {}
+
+        def reinforce(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
+            out: list[dict[str, Any] | None] = []
+            for r in records:
+                led = ledger(r)
+                s, conf = r.strength, r.confidence
+                fresh_recalls = r.recall_count - int(led.get("recalls", 0))
+                if fresh_recalls > 0:
+                    s = 1.0 - (1.0 - s) * (1.0 - cfg.reinforce_gain) ** fresh_recalls
+                    led["recalls"] = r.recall_count
+                fresh = [(o, v) for o, v in effects.get(r.id, []) if o > int(led.get("feedback", 0))]
+                for _, v in fresh:
+                    if v > 0:
+                        s += cfg.helpful_gain * v * (1.0 - s)
+                    elif v < 0:
+                        s = max(cfg.min_strength, s * max(0.0, 1.0 + cfg.negative_gain * v))
+                        if v <= -1.0:
+                            conf *= cfg.correction_confidence
+                if fresh:
+                    led["feedback"] = max(o for o, _ in fresh)
+                    applied[r.id] = len(fresh)
+                if led == ledger(r):
+                    out.append(None)
+                    continue
+                out.append({"strength": float(min(1.0, max(0.0, s))), "confidence": float(conf),
+                            "metadata": {**r.metadata, LEDGER: led}})  # fmt: skip
+            return out
+
+        written = self.writer.converge(sorted(set(recalled) | set(effects)), reinforce)
+        if pending:
+            log.mark_applied([int(p[0]) for p in pending])
+        return len(written), sum(applied.get(r.id, 0) for r in written)
+
+    def _prune(self, plan: PassPlan) -> int:
+        idx = self.mem._ensure_loaded()
+        now = plan.now
+        with idx.lock:
+            recs = list(idx.records.values())
+        episodic = {r.id for r in recs if r.tier is Tier.EPISODIC}
+        covered = {p for r in recs if r.tier is Tier.SEMANTIC for p in r.provenance} & episodic
+        floor = self.cfg.archive_strength
+        weak = set()
+        if floor is not None:
+            weak = {r.id for r in recs if r.id in episodic and r.status is Status.ACTIVE and r.strength_at(now) < floor}
+        archive = covered | weak
+        new = set(plan.new_ids)
+
+        def target(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
+            out: list[dict[str, Any] | None] = []
+            for r in records:
+                led = ledger(r)
+                change: dict[str, Any] = {}
+                if r.id in new and not led.get("seen"):
+                    led["seen"] = plan.pass_id
+                    change["metadata"] = {**r.metadata, LEDGER: led}
+                if r.id in archive and r.tier is Tier.EPISODIC:
+                    change.update(tier=Tier.ARCHIVAL, status=Status.ARCHIVED)
+                out.append(change or None)
+            moved = [k for k, c in enumerate(out) if c and "tier" in c]
+            if moved:  # the decay schedule of the archival tier applies from the move on
+                rates = self.psm.skill.decay_batch([records[k].model_copy(update={"tier": Tier.ARCHIVAL}) for k in moved])
+                for k, rate in zip(moved, rates):
+                    out[k]["decay_rate"] = float(rate)  # type: ignore[index]
+            return out
+
+        written = self.writer.converge(sorted(archive | (new & episodic)), target)
+        return sum(r.tier is Tier.ARCHIVAL for r in written)
+
+    def _finish(self, plan: PassPlan, rep: PassReport) -> None:
+        with self.writer.guard(), self.db.tx() as con:
+            con.execute("DELETE FROM journal WHERE user_key=? AND pass_id=?", (self.mem.key, plan.pass_id))
+            con.execute(
+                "INSERT INTO passes (user_key, passes, last_pass_at, last_user_time, summary) VALUES (?, 1, ?, ?, ?) "
+                "ON CONFLICT(user_key) DO UPDATE SET passes=passes+1, last_pass_at=excluded.last_pass_at, "
+                "last_user_time=excluded.last_user_time, summary=excluded.summary",
+                (self.mem.key, time.time(), plan.now.isoformat(), json.dumps(rep.changes())),
+            )

@@ -1,0 +1,314 @@
+"""Planning a pass: episodes → patterns → semantic facts, merges, supersessions and conflicts.
+
+The plan is a pure function of a snapshot of the user's store and the skill's decisions. It is
+journaled before anything is written, so a pass killed at any point resumes the same plan.
+Fact ids derive from their provenance (:func:`fact_id`), so a fact is never created twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, Field
+
+from psm_core.consolidation.config import ConsolidationConfig
+from psm_core.errors import SkillError
+from psm_core.index import retrieval_text
+from psm_core.skill.base import MemorySkill, Pattern, Relation
+from psm_core.types import Kind, MemoryRecord, Status
+
+__all__ = [
+    "ChangeSpec",
+    "ConflictSpec",
+    "FactSpec",
+    "MergeSpec",
+    "PassPlan",
+    "conflict_id",
+    "fact_id",
+    "plan_pass",
+    "spec_retrieval_text",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def fact_id(user_key: str, provenance: Sequence[str]) -> str:
+    """The deterministic id of the semantic fact distilled from the episodes ``provenance``."""
+    digest = hashlib.sha256(f"{user_key}|{','.join(sorted(set(provenance)))}".encode()).hexdigest()
+    return "f" + digest[:31]
+
+
+def conflict_id(new_id: str, old_id: str) -> str:
+    """The deterministic id of the conflict between two facts."""
+    return "c" + hashlib.sha256(f"{new_id}|{old_id}".encode()).hexdigest()[:31]
+
+
+class FactSpec(BaseModel):
+    """A semantic fact to create, with the status it ends the pass in."""
+
+    id: str
+    text: str
+    role: str = "user"
+    context: str | None = None
+    kind: Kind
+    confidence: float
+    importance: float
+    emotional_weight: float
+    provenance: list[str]
+    source_id: str
+    observed_at: datetime
+    valid_from: datetime
+    status: Status = Status.ACTIVE
+    valid_to: datetime | None = None
+
+
+class MergeSpec(BaseModel):
+    """Episodes a duplicate pattern adds to an existing fact's provenance."""
+
+    fact_id: str
+    episode_ids: list[str]
+    confidence: float
+
+
+class ChangeSpec(BaseModel):
+    """A status change of an existing fact (superseded with its validity end, or flagged)."""
+
+    record_id: str
+    status: Status
+    valid_to: datetime | None = None
+
+
+class ConflictSpec(BaseModel):
+    """A contradiction between two facts, flagged for review."""
+
+    conflict_id: str
+    new_id: str
+    old_id: str
+    relation: Literal["contradiction", "update"]
+    probability: float
+
+
+class PassPlan(BaseModel):
+    """Everything a pass decided from its snapshot; journaled, then applied idempotently."""
+
+    pass_id: str
+    created_at: datetime
+    now: datetime
+    skill: str
+    episodes: int
+    new_ids: list[str] = Field(default_factory=list)
+    patterns: int = 0
+    facts: list[FactSpec] = Field(default_factory=list)
+    merges: list[MergeSpec] = Field(default_factory=list)
+    changes: list[ChangeSpec] = Field(default_factory=list)
+    conflicts: list[ConflictSpec] = Field(default_factory=list)
+
+
+def _patterns(
+    skill: MemorySkill, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32], max_batch: int
+) -> list[Pattern]:
+    out: list[Pattern] = []
+    for start in range(0, len(episodes), max_batch):
+        chunk = episodes[start : start + max_batch]
+        ids = {e.id for e in chunk}
+        for p in skill.extract_patterns(chunk, vectors[start : start + max_batch]):
+            unknown = set(p.episode_ids) - ids
+            if unknown:
+                raise SkillError(f"skill {skill.name!r} returned a pattern citing unknown episodes {sorted(unknown)[:3]}")
+            out.append(p)
+    return out
+
+
+def _split_in_time(
+    skill: MemorySkill,
+    patterns: Sequence[Pattern],
+    by_id: dict[str, int],
+    episodes: Sequence[MemoryRecord],
+    vectors: NDArray[np.float32],
+    embed: Callable[[list[str]], NDArray[np.float32]],
+    cfg: ConsolidationConfig,
+) -> list[tuple[Pattern, int]]:
+    """(pattern, source episode index) pairs. A pattern whose members update or contradict its
+    statement is split in two: the members that agree, and those that changed (stated by the newest)."""
+    sources: list[int] = []
+    missing = [k for k, p in enumerate(patterns) if not any(episodes[by_id[i]].text == p.text for i in p.episode_ids)]
+    pvecs = embed([patterns[k].text for k in missing]) if missing else np.zeros((0, vectors.shape[1]), np.float32)
+    extra = dict(zip(missing, pvecs))
+    for k, p in enumerate(patterns):
+        members = [by_id[i] for i in p.episode_ids]
+        exact = [m for m in members if episodes[m].text == p.text]
+        sources.append(exact[0] if exact else members[int(np.argmax(vectors[members] @ extra[k]))])
+    checks = [(k, m) for k, p in enumerate(patterns) for m in (by_id[i] for i in p.episode_ids) if m != sources[k]]
+    rels = skill.interfere_batch(
+        [(episodes[m].text, episodes[sources[k]].text) for k, m in checks],
+        [float(vectors[m] @ vectors[sources[k]]) for k, m in checks],
+    )
+    changed: dict[int, list[int]] = {}
+    for (k, m), rel in zip(checks, rels):
+        if rel.relation in (Relation.UPDATE, Relation.CONTRADICTION) and rel.probability >= cfg.split_threshold:
+            changed.setdefault(k, []).append(m)
+    out: list[tuple[Pattern, int]] = []
+    for k, p in enumerate(patterns):
+        moved = {episodes[m].id for m in changed.get(k, [])}
+        if not moved:
+            out.append((p, sources[k]))
+            continue
+        latest = max(changed[k], key=lambda m: (episodes[m].observed_at, episodes[m].id))
+        out.append((p.model_copy(update={"episode_ids": [i for i in p.episode_ids if i not in moved]}), sources[k]))
+        out.append((Pattern(text=episodes[latest].text, kind=episodes[latest].kind, confidence=p.confidence,
+                            episode_ids=sorted(moved)), latest))  # fmt: skip
+    return out
+
+
+def spec_retrieval_text(spec: FactSpec) -> str:
+    """What retrieval will see for the fact of ``spec`` (as for any record: speaker, text, context)."""
+    return retrieval_text(MemoryRecord(user_id="-", text=spec.text, role=spec.role, context=spec.context))
+
+
+def _spec(user_key: str, p: Pattern, source: MemoryRecord, members: Sequence[MemoryRecord]) -> FactSpec:
+    times = [m.observed_at for m in members]
+    return FactSpec(
+        id=fact_id(user_key, p.episode_ids),
+        text=p.text,
+        role=source.role,
+        context=source.context if p.text == source.text else None,
+        kind=p.kind,
+        confidence=p.confidence,
+        importance=max(m.importance for m in members),
+        emotional_weight=max(m.emotional_weight for m in members),
+        provenance=sorted(set(p.episode_ids)),
+        source_id=source.id,
+        observed_at=max(times),
+        valid_from=min(times),
+    )
+
+
+def plan_pass(
+    *,
+    pass_id: str,
+    created_at: datetime,
+    now: datetime,
+    user_key: str,
+    skill: MemorySkill,
+    cfg: ConsolidationConfig,
+    episodes: Sequence[MemoryRecord],
+    vectors: NDArray[np.float32],
+    new_ids: Sequence[str],
+    facts: Sequence[MemoryRecord],
+    fact_vectors: NDArray[np.float32],
+    known_ids: set[str],
+    embed: Callable[[list[str]], NDArray[np.float32]],
+) -> PassPlan:
+    """Decide a pass from a snapshot: ``episodes`` (time-ordered, row-aligned with ``vectors``),
+    the user's active/flagged semantic ``facts`` and every stored id (``known_ids``)."""
+    plan = PassPlan(pass_id=pass_id, created_at=created_at, now=now, skill=skill.name, episodes=len(episodes),
+                    new_ids=list(new_ids))  # fmt: skip
+    if not episodes or not new_ids:
+        return plan
+    by_id = {e.id: i for i, e in enumerate(episodes)}
+    found = _patterns(skill, episodes, vectors, cfg.max_batch)
+    plan.patterns = len(found)
+    kept = [p for p in found if p.confidence >= cfg.min_confidence]
+    specs: dict[str, FactSpec] = {}
+    for p, src in _split_in_time(skill, kept, by_id, episodes, vectors, embed, cfg):
+        spec = _spec(user_key, p, episodes[src], [episodes[by_id[i]] for i in p.episode_ids])
+        if spec.id not in known_ids and spec.id not in specs:
+            specs[spec.id] = spec
+    cands = sorted(specs.values(), key=lambda s: (s.observed_at, s.id))
+    if not cands:
+        return plan
+    cvecs = embed([spec_retrieval_text(s) for s in cands])
+    _interfere(plan, skill, cfg, cands, cvecs, facts, fact_vectors)
+    return plan
+
+
+class _Pool:
+    """Active facts a new fact is compared with: existing ones and those accepted in this plan."""
+
+    def __init__(self, facts: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> None:
+        self.items: list[FactSpec | MemoryRecord] = list(facts)
+        self.vectors: list[NDArray[np.float32]] = list(vectors)
+
+    def add(self, item: FactSpec | MemoryRecord, vector: NDArray[np.float32]) -> None:
+        self.items.append(item)
+        self.vectors.append(vector)
+
+    def remove(self, item_id: str) -> None:
+        keep = [k for k, it in enumerate(self.items) if it.id != item_id]
+        self.items = [self.items[k] for k in keep]
+        self.vectors = [self.vectors[k] for k in keep]
+
+
+def _interfere(
+    plan: PassPlan,
+    skill: MemorySkill,
+    cfg: ConsolidationConfig,
+    cands: Sequence[FactSpec],
+    cvecs: NDArray[np.float32],
+    facts: Sequence[MemoryRecord],
+    fact_vectors: NDArray[np.float32],
+) -> None:
+    pool = _Pool(facts, fact_vectors)
+    merges: dict[str, MergeSpec] = {}
+    changes: dict[str, ChangeSpec] = {}
+    conflicts: dict[str, ConflictSpec] = {}
+    accepted: list[FactSpec] = []
+    for spec, vec in zip(cands, cvecs):
+        if any(set(spec.provenance) <= set(it.provenance) for it in pool.items):
+            continue
+        near: list[tuple[float, FactSpec | MemoryRecord]] = []
+        if pool.items:
+            sims = np.stack(pool.vectors) @ vec
+            order = np.argsort(-sims, kind="stable")[: cfg.conflict_candidates]
+            near = [(float(sims[k]), pool.items[k]) for k in order if sims[k] >= cfg.conflict_min_similarity]
+        rels = skill.interfere_batch([(spec.text, it.text) for _, it in near], [s for s, _ in near]) if near else []
+        dup = next((it for (_, it), r in zip(near, rels)
+                    if r.relation is Relation.DUPLICATE and r.probability >= cfg.duplicate_threshold), None)  # fmt: skip
+        if dup is not None:
+            if isinstance(dup, FactSpec):
+                dup.provenance = sorted(set(dup.provenance) | set(spec.provenance))
+                dup.confidence = max(dup.confidence, spec.confidence)
+            else:
+                m = merges.setdefault(dup.id, MergeSpec(fact_id=dup.id, episode_ids=[], confidence=dup.confidence))
+                m.episode_ids = sorted(set(m.episode_ids) | set(spec.provenance))
+                m.confidence = max(m.confidence, spec.confidence)
+            continue
+        for (_, other), rel in zip(near, rels):
+            newer_is_spec = (spec.observed_at, spec.id) > (other.observed_at, other.id)
+            if rel.relation is Relation.UPDATE and rel.probability >= cfg.update_threshold:
+                old = other if newer_is_spec else spec
+                newer = spec if newer_is_spec else other
+                new_from = newer.valid_from or newer.observed_at
+                until = max(old.valid_from or new_from, new_from)
+                if old is spec:
+                    spec.status, spec.valid_to = Status.SUPERSEDED, until
+                elif isinstance(old, FactSpec):
+                    old.status, old.valid_to = Status.SUPERSEDED, until
+                    pool.remove(old.id)
+                else:
+                    changes[old.id] = ChangeSpec(record_id=old.id, status=Status.SUPERSEDED, valid_to=until)
+                    pool.remove(old.id)
+            elif rel.relation is Relation.CONTRADICTION and rel.probability >= cfg.contradiction_threshold:
+                new, old = (spec, other) if newer_is_spec else (other, spec)
+                if isinstance(new, FactSpec):
+                    new.status = Status.FLAGGED
+                else:
+                    changes[new.id] = ChangeSpec(record_id=new.id, status=Status.FLAGGED)
+                cid = conflict_id(new.id, old.id)
+                conflicts[cid] = ConflictSpec(conflict_id=cid, new_id=new.id, old_id=old.id, relation="contradiction",
+                                              probability=rel.probability)  # fmt: skip
+            if spec.status is Status.SUPERSEDED:
+                break
+        accepted.append(spec)
+        if spec.status is not Status.SUPERSEDED:
+            pool.add(spec, vec)
+    plan.facts = accepted
+    plan.merges = list(merges.values())
+    plan.changes = list(changes.values())
+    plan.conflicts = list(conflicts.values())
