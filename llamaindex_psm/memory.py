@@ -170,11 +170,9 @@ class PSMMemory(BaseMemory):
         text = message_text(message)
         role = message.role.value if isinstance(message.role, MessageRole) else str(message.role)
         if message.role == MessageRole.USER:
-            if self._announced is not None and text == self._announced:
-                self._announced = None  # judged when get() saw it as input
-            else:
-                self._announced = None
+            if text != self._announced:  # else: judged already, when get() received it as input
                 self._new_user_turn(text)
+            self._announced = None
         if role in self.observe_roles and text.strip():
             try:
                 self._mem.observe(text, role=role, session_id=self.session_id, metadata={"source": "llamaindex"})

@@ -84,8 +84,8 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
             return ""
         if query != self._last_user:
             self._last_user = query
-            if self._tracker is not None:
-                self._tracker.on_user_message(query)
+            if self._tracker is not None:  # the correction signal may run a model: off the event loop
+                await asyncio.to_thread(self._tracker.on_user_message, query)
         key = (query, session_id)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[2]

@@ -277,3 +277,19 @@ def test_bad_user_id_and_oversized_turn(psm):
     huge = "word " * (psm.settings.max_text_bytes // 4)
     memory.put(ChatMessage(role="user", content=huge))  # not observed (too long), but kept in the session
     assert memory.get_all()[-1].content == huge and memory.user_memory.records() == []
+
+
+def test_feedback_off_logs_nothing_and_the_handler_is_installed_once(psm):
+    from llama_index.core.instrumentation import get_dispatcher
+
+    from llamaindex_psm import PSMFeedbackHandler
+
+    session_one(psm)
+    memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday", feedback=False)
+    engine = SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=memory)
+    engine.chat("What is my dog called?")
+    engine.chat("No, that's wrong.")
+    assert memory.tracker is None and PIXEL in memory.get()[0].content
+    assert psm.feedback_log.outcomes("alice") == []
+    handlers = [h for h in get_dispatcher().event_handlers if isinstance(h, PSMFeedbackHandler)]
+    assert len(handlers) == 1
