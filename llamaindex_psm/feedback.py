@@ -33,6 +33,7 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionStartEvent,
 )
 
+from psm_core.errors import PSMError
 from psm_core.lexical import tokenize
 from psm_core.memory import UserMemory
 from psm_core.recall import RecallResult
@@ -99,10 +100,6 @@ class FeedbackTracker:
         with self._lock:
             self._offer = _Offer(result, context)
 
-    def matches(self, prompt: str) -> bool:
-        with self._lock:
-            return self._offer is not None and self._offer.context in prompt
-
     def on_llm_start(self, span_id: str, prompt: str) -> str | None:
         """Log the offered recall when ``prompt`` contains its context; returns the retrieval id."""
         with self._lock:
@@ -132,6 +129,13 @@ class FeedbackTracker:
             pending, self._pending = self._pending, None
         if pending is None or not text.strip():
             return None
+        try:
+            return self._judge(pending, text)
+        except PSMError as exc:  # e.g. the user was erased meanwhile: feedback must never break the chat
+            logger.warning("user %s: feedback not recorded: %s", self.memory.key[:8], exc)
+            return None
+
+    def _judge(self, pending: _Pending, text: str) -> str:
         correction = self.skill.is_correction(text, pending.answer)
         used = used_memory_ids(pending.result, pending.answer)
         mem = self.memory

@@ -293,3 +293,14 @@ def test_feedback_off_logs_nothing_and_the_handler_is_installed_once(psm):
     assert psm.feedback_log.outcomes("alice") == []
     handlers = [h for h in get_dispatcher().event_handlers if isinstance(h, PSMFeedbackHandler)]
     assert len(handlers) == 1
+
+
+def test_erasing_the_user_mid_conversation_does_not_break_the_chat(psm, caplog):
+    session_one(psm)
+    memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday")
+    engine = SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=memory)
+    engine.chat("What is my dog called?")
+    memory.user_memory.erase()  # deletes the feedback rows of the pending answer too
+    assert str(engine.chat("No, that's wrong.")) == "Noted!"
+    assert psm.feedback_log.outcomes("alice") == [] and "feedback not recorded" in caplog.text
+    assert PIXEL not in (memory.get()[0].content or "")
