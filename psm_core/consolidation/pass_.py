@@ -8,7 +8,8 @@ facts      create the planned facts (ids from provenance) and merge provenance i
 conflicts  supersede / flag existing facts; record conflicts for review
 decay      decay rate of every record from the skill's schedule
 reinforce  strength from recalls since the last pass and from feedback outcomes (exactly once)
-prune      move episodes covered by semantic facts to the archival tier; mark new episodes seen
+prune      move episodes covered by semantic facts to the archival tier (superseded along with the
+           facts covering them); mark new episodes seen
 done       drop the journal, record the pass
 ```
 A rerun after a crash resumes the journaled plan; every write converges records to a target
@@ -291,30 +292,47 @@ class ConsolidationPass:
         return len(written), sum(applied.get(r.id, 0) for r in written)
 
     def _prune(self, plan: PassPlan) -> int:
+        """Archive covered episodes (superseded with their facts when every fact covering them is)."""
         idx = self.mem._ensure_loaded()
         now = plan.now
         with idx.lock:
             recs = list(idx.records.values())
+        live: set[str] = set()
+        ended: dict[str, datetime] = {}
+        for r in recs:
+            if r.tier is Tier.SEMANTIC:
+                if r.status is Status.SUPERSEDED:
+                    for p in r.provenance:
+                        end = r.valid_to or now
+                        ended[p] = max(ended.get(p, end), end)
+                else:
+                    live.update(r.provenance)
         episodic = {r.id for r in recs if r.tier is Tier.EPISODIC}
-        covered = {p for r in recs if r.tier is Tier.SEMANTIC for p in r.provenance} & episodic
+        archived = {r.id for r in recs if r.tier is Tier.ARCHIVAL and r.status in (Status.ARCHIVED, Status.SUPERSEDED)}
+        covered = (live | set(ended)) & (episodic | archived)
         floor = self.cfg.archive_strength
         weak = set()
         if floor is not None:
-            weak = {r.id for r in recs if r.id in episodic and r.status is Status.ACTIVE and r.strength_at(now) < floor}
-        archive = covered | weak
+            weak = {r.id for r in recs if r.id in episodic and r.status is Status.ACTIVE and r.strength_at(now) < floor} - covered
         new = set(plan.new_ids)
 
         def target(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
             out: list[dict[str, Any] | None] = []
             for r in records:
                 led = ledger(r)
-                change: dict[str, Any] = {}
+                want: dict[str, Any] = {}
                 if r.id in new and not led.get("seen"):
                     led["seen"] = plan.pass_id
-                    change["metadata"] = {**r.metadata, LEDGER: led}
-                if r.id in archive and r.tier is Tier.EPISODIC:
-                    change.update(tier=Tier.ARCHIVAL, status=Status.ARCHIVED)
-                out.append(change or None)
+                    want["metadata"] = {**r.metadata, LEDGER: led}
+                if r.id in covered and r.id not in live:  # only superseded facts cover it: so is it
+                    until = max(ended[r.id], r.valid_from) if r.valid_from else ended[r.id]
+                    state = {"tier": Tier.ARCHIVAL, "status": Status.SUPERSEDED, "valid_to": until}
+                elif r.id in covered or r.id in weak:
+                    state = {"tier": Tier.ARCHIVAL, "status": Status.ARCHIVED, "valid_to": None}
+                else:
+                    state = {}
+                want.update({k: v for k, v in state.items() if getattr(r, k) != v})
+                out.append(want or None)
             moved = [k for k, c in enumerate(out) if c and "tier" in c]
             if moved:  # the decay schedule of the archival tier applies from the move on
                 rates = self.psm.skill.decay_batch([records[k].model_copy(update={"tier": Tier.ARCHIVAL}) for k in moved])
@@ -322,8 +340,8 @@ class ConsolidationPass:
                     out[k]["decay_rate"] = float(rate)  # type: ignore[index]
             return out
 
-        written = self.writer.converge(sorted(archive | (new & episodic)), target)
-        return sum(r.tier is Tier.ARCHIVAL for r in written)
+        written = self.writer.converge(sorted(covered | weak | (new & episodic)), target)
+        return sum(1 for r in written if r.tier is Tier.ARCHIVAL and r.id in episodic)
 
     def _finish(self, plan: PassPlan, rep: PassReport) -> None:
         with self.writer.guard(), self.db.tx() as con:
