@@ -16,6 +16,7 @@ Only ids and outcomes are written: the feedback log stays content-free.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import weakref
@@ -54,10 +55,14 @@ def used_memory_ids(result: RecallResult, answer: str, query: str = "") -> list[
     return [m.id for m in result.memories if answer_tokens & set(tokenize(m.text))]
 
 
+_SEQ = itertools.count()
+
+
 @dataclass
 class _Offer:
     result: RecallResult
     context: str
+    seq: int = field(default_factory=lambda: next(_SEQ))
     retrieval_id: str | None = None
     spans: set[str] = field(default_factory=set)
 
@@ -100,6 +105,12 @@ class FeedbackTracker:
         with self._lock:
             self._offer = _Offer(result, context)
 
+    def offered_in(self, prompt: str) -> int | None:
+        """The sequence number of the offer whose context ``prompt`` contains (None when it does not)."""
+        with self._lock:
+            offer = self._offer
+            return offer.seq if offer is not None and offer.context in prompt else None
+
     def on_llm_start(self, span_id: str, prompt: str) -> str | None:
         """Log the offered recall when ``prompt`` contains its context; returns the retrieval id."""
         with self._lock:
@@ -112,13 +123,11 @@ class FeedbackTracker:
             offer.spans.add(span_id)
             return offer.retrieval_id
 
-    def on_llm_end(self, span_id: str, prompt: str, answer: str) -> None:
+    def on_llm_end(self, span_id: str, answer: str) -> None:
         """Keep the answer of an LLM call that received the offered memories, for the next user turn."""
         with self._lock:
             offer = self._offer
-            if offer is None or offer.retrieval_id is None:
-                return
-            if span_id not in offer.spans and offer.context not in prompt:
+            if offer is None or offer.retrieval_id is None or span_id not in offer.spans:
                 return
             if answer.strip():
                 self._pending = _Pending(offer.result, offer.retrieval_id, answer)
@@ -181,26 +190,27 @@ class PSMFeedbackHandler(BaseEventHandler):
 
     def _handle(self, event: BaseEvent) -> None:
         span = event.span_id or event.id_
-        if isinstance(event, (LLMChatStartEvent, LLMChatEndEvent)):
-            prompt = _chat_text(event.messages)
-        elif isinstance(event, (LLMCompletionStartEvent, LLMCompletionEndEvent)):
-            prompt = event.prompt
-        else:
-            return
-        answer = ""
-        if isinstance(event, LLMChatEndEvent) and event.response is not None:
-            answer = event.response.message.content or ""
-        elif isinstance(event, LLMCompletionEndEvent):
-            answer = event.response.text or ""
-        start = isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent))
-        for tracker in self._live():
-            try:  # one failing tracker (e.g. of a closed PSM) must not starve the others
-                if start:
-                    tracker.on_llm_start(span, prompt)
-                else:
-                    tracker.on_llm_end(span, prompt, answer)
-            except Exception:
-                logger.exception("PSM feedback capture failed for %r", tracker)
+        if isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
+            prompt = event.prompt if isinstance(event, LLMCompletionStartEvent) else _chat_text(event.messages)
+            # the tracker whose memories are in the prompt; when several offered the same context
+            # (sessions of one user recalling the same memories), the latest offer made this call
+            offers = [(seq, t) for t in self._live() if (seq := t.offered_in(prompt)) is not None]
+            if offers:
+                self._call(max(offers, key=lambda o: o[0])[1].on_llm_start, span, prompt)
+        elif isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
+            if isinstance(event, LLMCompletionEndEvent):
+                answer = event.response.text or ""
+            else:
+                answer = (event.response.message.content or "") if event.response is not None else ""
+            for tracker in self._live():
+                self._call(tracker.on_llm_end, span, answer)
+
+    @staticmethod
+    def _call(method: Any, *args: str) -> None:
+        try:  # one failing tracker (e.g. of a closed PSM) must not starve the others
+            method(*args)
+        except Exception:
+            logger.exception("PSM feedback capture failed in %r", method)
 
 
 _HANDLER: PSMFeedbackHandler | None = None

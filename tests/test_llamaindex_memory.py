@@ -304,3 +304,23 @@ def test_erasing_the_user_mid_conversation_does_not_break_the_chat(psm, caplog):
     assert str(engine.chat("No, that's wrong.")) == "Noted!"
     assert psm.feedback_log.outcomes("alice") == [] and "feedback not recorded" in caplog.text
     assert PIXEL not in (memory.get()[0].content or "")
+
+
+def test_two_live_sessions_with_the_same_memories_get_their_own_feedback(psm):
+    session_one(psm)
+    wed = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="wed")
+    thu = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="thu")
+    wed_engine = SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=wed)
+    thu_engine = SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=thu)
+    context = wed.get(input="What is my dog called?")[0].content  # recalled on Wednesday, not sent to an LLM yet
+    thu_engine.chat("What is my dog called?")  # the same memories, rendered identically
+    assert context in thu_engine._llm.prompts[-1] and wed.tracker.last_retrieval_id is None
+    wed_engine.chat("What is my dog called?")
+    wed_rid, thu_rid = wed.tracker.last_retrieval_id, thu.tracker.last_retrieval_id
+    assert wed_rid and thu_rid and wed_rid != thu_rid
+
+    thu_engine.chat("No, that's wrong.")
+    wed_engine.chat("Thanks, that's right!")
+    outcomes = {(r["retrieval_id"], r["outcome"]) for r in psm.feedback_log.outcomes("alice")}
+    assert (thu_rid, "corrected") in outcomes and (wed_rid, "helpful") in outcomes
+    assert (wed_rid, "corrected") not in outcomes and (thu_rid, "helpful") not in outcomes
