@@ -7,7 +7,8 @@ PSMFeedbackHandler     a BaseEventHandler on the root dispatcher routing LLM sta
 install_feedback_handler()   registers the handler once per process (idempotent)
 ```
 A memory adapter *offers* the context it rendered for a recall. When an LLM call's prompt contains
-that context, the recall is logged (``UserMemory.log_retrieval``, ``run_id`` = the call's span id).
+that context, the recall is logged (``UserMemory.log_retrieval``, ``run_id`` = the call's span id);
+when several live conversations offered the same context, the latest offer gets the call.
 The call's answer waits for the user's next message: the PSM's correction signal
 (``skill.is_correction``) marks the memories the answer used (all surfaced ones when none can be
 attributed) ``corrected``; otherwise used memories are ``helpful`` and the rest ``neutral``.
