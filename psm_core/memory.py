@@ -64,6 +64,7 @@ class UserMemory:
         self._sensory = SensoryBuffer(psm.settings.sensory_window)
         self._working = WorkingMemory(psm.settings.working_window)
         self._dirty: set[str] = set()
+        self._latest_seen: datetime | None = None  # latest observed event, kept by the gate or not
 
     def __repr__(self) -> str:
         return f"UserMemory(user_id={self.user_id!r}, records={len(self._index) if self._index.loaded else '?'})"
@@ -92,9 +93,9 @@ class UserMemory:
         """The user's time: their latest observed activity (wall clock when they have none)."""
         idx = self._ensure_loaded()
         latest = idx.latest
-        for it in self._working.items():
-            if latest is None or it.record.observed_at > latest:
-                latest = it.record.observed_at
+        seen = self._latest_seen
+        if seen is not None and (latest is None or seen > latest):
+            latest = seen
         return latest or utcnow()
 
     # -- writing --------------------------------------------------------------------------------
@@ -179,6 +180,8 @@ class UserMemory:
             for ev, rec, vec in zip(evs, records, vectors):
                 self._sensory.push(ev)
                 self._working.add(rec, vec)
+                if self._latest_seen is None or rec.observed_at > self._latest_seen:
+                    self._latest_seen = rec.observed_at
         logger.info("user %s observed %d events, kept %d", self.key[:8], len(records), len(kept))
         return records
 
@@ -301,7 +304,7 @@ class UserMemory:
             idx.records[rid] = r.model_copy(update={"recall_count": r.recall_count + 1, "last_access": last})
             self._dirty.add(rid)
         if len(self._dirty) >= _FLUSH_AT:
-            self._flush()
+            self._psm._request_flush()  # written by the PSM's background flusher, off the recall path
 
     def _flush(self) -> None:
         """Write pending access statistics to the store."""
@@ -404,6 +407,7 @@ class UserMemory:
             self._dirty.clear()
             self._sensory.clear()
             self._working.clear()
+            self._latest_seen = None
             for hook in self._psm._erase_hooks:
                 hook(self.user_id)
         logger.info("erased user %s", self.key[:8])

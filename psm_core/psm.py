@@ -73,6 +73,9 @@ class PSM:
         self._closed = False
         self._feedback: FeedbackLog | None = None
         self._feedback_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._flusher_lock = threading.Lock()
+        self._flush_wanted = threading.Event()
         self._erase_hooks.append(self._erase_feedback)
         self._consolidation: Consolidator | None = None  # consolidation section (end of PSM)
         self._consolidation_lock = threading.Lock()
@@ -155,6 +158,27 @@ class PSM:
         return self.embedder.embed(texts)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def _request_flush(self) -> None:
+        """Ask the background flusher to write pending access statistics soon."""
+        with self._flusher_lock:
+            if self._closed:
+                return
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, name="psm-flusher", daemon=True)
+                self._flusher.start()
+        self._flush_wanted.set()
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._flush_wanted.wait(timeout=5.0)
+            self._flush_wanted.clear()
+            if self._closed:
+                return
+            try:
+                self.flush()
+            except Exception:  # never kill the thread; the next flush (or close) retries
+                logger.exception("background flush of access statistics failed")
+
     def flush(self) -> None:
         """Write pending access statistics of every user."""
         with self._users_lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,16 +49,24 @@ class WorkingItem:
 
 
 class WorkingMemory:
-    """The current conversation window: the last ``window`` turns of each session, gated or not."""
+    """The current conversation window: the last ``window`` turns of each of the ``max_sessions``
+    most recently active sessions, gated or not. Older sessions leave working memory."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, max_sessions: int = 8) -> None:
         self._window = window
-        self._sessions: dict[str | None, deque[WorkingItem]] = {}
+        self._max_sessions = max_sessions
+        self._sessions: OrderedDict[str | None, deque[WorkingItem]] = OrderedDict()
         self._lock = threading.Lock()
 
     def add(self, record: MemoryRecord, vector: NDArray[np.float32]) -> None:
         with self._lock:
-            q = self._sessions.setdefault(record.session_id, deque(maxlen=self._window))
+            q = self._sessions.get(record.session_id)
+            if q is None:
+                q = self._sessions[record.session_id] = deque(maxlen=self._window)
+                while len(self._sessions) > self._max_sessions:
+                    self._sessions.popitem(last=False)
+            else:
+                self._sessions.move_to_end(record.session_id)
             q.append(WorkingItem(record, vector))
 
     def items(self, session_id: str | None = None, all_sessions: bool = True) -> list[WorkingItem]:

@@ -61,6 +61,7 @@ class ChromaStore:
             raise ConfigurationError(f"cannot open the Chroma store at {where}: {exc}") from exc
         self._collections: dict[str, Any] = {}
         self._registered: set[str] = set()
+        self._max_batch: int | None = None
         self._registry = self._client.get_or_create_collection(
             _REGISTRY, embedding_function=None, configuration={"hnsw": {"space": "l2"}}
         )
@@ -103,27 +104,56 @@ class ChromaStore:
 
     # -- records --------------------------------------------------------------------------------
     def upsert(self, key: str, tier: Tier, records: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> None:
-        """Write ``records`` (all of ``tier``) with their embeddings, in one call."""
+        """Write ``records`` (all of ``tier``) with their embeddings, in batches Chroma accepts.
+
+        When a later batch fails, the batches already written are deleted again, so a bulk write of
+        new records is all or nothing.
+        """
         if not records:
             return
         docs, metas = zip(*(to_chroma(r) for r in records))
+        ids = [r.id for r in records]
+        vecs = np.asarray(vectors, dtype=np.float32)
+        col = self._col(key, tier)
+        step = self._batch_size()
+        done = 0
         try:
-            self._col(key, tier).upsert(
-                ids=[r.id for r in records],
-                embeddings=np.asarray(vectors, dtype=np.float32),
-                documents=list(docs),
-                metadatas=list(metas),
-            )
+            for start in range(0, len(ids), step):
+                end = start + step
+                col.upsert(
+                    ids=ids[start:end],
+                    embeddings=vecs[start:end],
+                    documents=list(docs[start:end]),
+                    metadatas=list(metas[start:end]),
+                )
+                done = end
         except Exception as exc:
+            if done:
+                try:
+                    col.delete(ids=ids[:done])
+                except Exception:  # the store is failing; report the original error
+                    logger.exception("could not roll back %d records after a failed bulk write", done)
             raise StoreError(f"writing {len(records)} records to the {tier.value} tier failed: {exc}") from exc
+
+    def _batch_size(self) -> int:
+        if self._max_batch is None:
+            try:
+                self._max_batch = max(1, int(self._client.get_max_batch_size()))
+            except Exception:
+                self._max_batch = 1000
+        return self._max_batch
 
     def update_meta(self, key: str, tier: Tier, records: Sequence[MemoryRecord]) -> None:
         """Rewrite the metadata of ``records`` (text and embeddings unchanged: use upsert for those)."""
         if not records:
             return
         metas = [to_chroma(r)[1] for r in records]
+        ids = [r.id for r in records]
+        step = self._batch_size()
         try:
-            self._col(key, tier).update(ids=[r.id for r in records], metadatas=metas)
+            col = self._col(key, tier)
+            for start in range(0, len(ids), step):
+                col.update(ids=ids[start : start + step], metadatas=metas[start : start + step])
         except Exception as exc:
             raise StoreError(f"updating {len(records)} records in the {tier.value} tier failed: {exc}") from exc
 
