@@ -18,10 +18,10 @@ A rerun after a crash resumes the journaled plan; every write converges records 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,12 @@ class PassReport(BaseModel):
         names = ("facts_created", "facts_merged", "superseded", "flagged", "conflicts", "decay_updated", "reinforced",
                  "feedback_applied", "archived")  # fmt: skip
         return {n: int(getattr(self, n)) for n in names}
+
+
+def _pass_id(key: str, now: datetime, episodes: list[MemoryRecord], facts: list[MemoryRecord]) -> str:
+    """Deterministic id of a pass: the same snapshot at the same user time gives the same id."""
+    parts = [key, now.isoformat(), *(f"{r.id}:{r.version}" for r in episodes), "|", *(f"{r.id}:{r.version}" for r in facts)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 class ConsolidationPass:
@@ -159,7 +165,7 @@ class ConsolidationPass:
         self._step("snapshot")
         dim = self.psm.embedder.dim
         plan = plan_pass(
-            pass_id=uuid.uuid4().hex, created_at=utcnow(), now=when, user_key=mem.key, skill=self.psm.skill, cfg=self.cfg,
+            pass_id=_pass_id(mem.key, when, episodes, facts), created_at=utcnow(), now=when, user_key=mem.key, skill=self.psm.skill, cfg=self.cfg,
             episodes=episodes, vectors=vectors if vectors is not None else np.zeros((0, dim), np.float32),
             new_ids=sorted(r.id for r in new), facts=facts,
             fact_vectors=fvecs if fvecs is not None else np.zeros((0, dim), np.float32), known_ids=known,

@@ -221,11 +221,77 @@ def plan_pass(
         if spec.id not in known_ids and spec.id not in specs:
             specs[spec.id] = spec
     cands = sorted(specs.values(), key=lambda s: (s.observed_at, s.id))
-    if not cands:
-        return plan
-    cvecs = embed([spec_retrieval_text(s) for s in cands])
-    _interfere(plan, skill, cfg, cands, cvecs, facts, fact_vectors)
+    dim = vectors.shape[1]
+    cvecs = embed([spec_retrieval_text(s) for s in cands]) if cands else np.zeros((0, dim), np.float32)
+    merges: dict[str, MergeSpec] = {}
+    lone, lone_vecs = _lone_episodes(user_key, skill, cfg, episodes, vectors, set(new_ids), cands, cvecs, facts,
+                                     fact_vectors, known_ids, merges)  # fmt: skip
+    if lone:
+        allspecs = [*cands, *lone]
+        allvecs = np.concatenate([cvecs, lone_vecs])
+        order = sorted(range(len(allspecs)), key=lambda k: (allspecs[k].observed_at, allspecs[k].id))
+        cands, cvecs = [allspecs[k] for k in order], allvecs[order]
+    if cands or merges:
+        _interfere(plan, skill, cfg, cands, cvecs, facts, fact_vectors, merges)
     return plan
+
+
+def _lone_episodes(
+    user_key: str,
+    skill: MemorySkill,
+    cfg: ConsolidationConfig,
+    episodes: Sequence[MemoryRecord],
+    vectors: NDArray[np.float32],
+    new_ids: set[str],
+    cands: Sequence[FactSpec],
+    cvecs: NDArray[np.float32],
+    facts: Sequence[MemoryRecord],
+    fact_vectors: NDArray[np.float32],
+    known_ids: set[str],
+    merges: dict[str, MergeSpec],
+) -> tuple[list[FactSpec], NDArray[np.float32]]:
+    """New episodes in no pattern, compared with the facts. A duplicate of a fact joins its
+    provenance (in ``merges``); one that updates or contradicts a fact becomes a fact of its own,
+    which the interference step then weighs against the old one. Returns those facts and vectors."""
+    covered = {i for s in cands for i in s.provenance} | {i for f in facts for i in f.provenance}
+    rows = [k for k, e in enumerate(episodes) if e.id in new_ids and e.id not in covered]
+    pool: list[FactSpec | MemoryRecord] = [*facts, *cands]
+    empty = np.zeros((0, vectors.shape[1]), np.float32)
+    if not rows or not pool:
+        return [], empty
+    sims = vectors[rows] @ np.concatenate([fact_vectors, cvecs]).T
+    meta: list[tuple[int, int, float]] = []
+    for a, k in enumerate(rows):
+        for j in np.argsort(-sims[a], kind="stable")[: cfg.conflict_candidates]:
+            if sims[a, j] >= cfg.conflict_min_similarity:
+                meta.append((k, int(j), float(sims[a, j])))
+    rels = skill.interfere_batch([(episodes[k].text, pool[j].text) for k, j, _ in meta], [s for _, _, s in meta])
+    decided: dict[int, tuple[Relation, int]] = {}
+    for (k, j, _), rel in zip(meta, rels):
+        if k in decided:
+            continue
+        if rel.relation is Relation.DUPLICATE and rel.probability >= cfg.duplicate_threshold:
+            decided[k] = (rel.relation, j)
+        elif (rel.relation is Relation.UPDATE and rel.probability >= cfg.update_threshold) or (
+            rel.relation is Relation.CONTRADICTION and rel.probability >= cfg.contradiction_threshold
+        ):
+            decided[k] = (rel.relation, j)
+    out: list[FactSpec] = []
+    out_rows: list[int] = []
+    for k, (relation, j) in sorted(decided.items()):
+        e, target = episodes[k], pool[j]
+        if relation is Relation.DUPLICATE:
+            if isinstance(target, FactSpec):
+                target.provenance = sorted(set(target.provenance) | {e.id})
+            else:
+                m = merges.setdefault(target.id, MergeSpec(fact_id=target.id, episode_ids=[], confidence=target.confidence))
+                m.episode_ids = sorted(set(m.episode_ids) | {e.id})
+        elif e.confidence >= cfg.min_confidence:
+            spec = _spec(user_key, Pattern(text=e.text, kind=e.kind, confidence=e.confidence, episode_ids=[e.id]), e, [e])
+            if spec.id not in known_ids:
+                out.append(spec)
+                out_rows.append(k)
+    return out, (vectors[out_rows] if out_rows else empty)
 
 
 class _Pool:
@@ -253,9 +319,9 @@ def _interfere(
     cvecs: NDArray[np.float32],
     facts: Sequence[MemoryRecord],
     fact_vectors: NDArray[np.float32],
+    merges: dict[str, MergeSpec],
 ) -> None:
     pool = _Pool(facts, fact_vectors)
-    merges: dict[str, MergeSpec] = {}
     changes: dict[str, ChangeSpec] = {}
     conflicts: dict[str, ConflictSpec] = {}
     accepted: list[FactSpec] = []
