@@ -62,7 +62,7 @@ class PSM:
             self.embedder: Embedder = embedder or load_embedder(
                 self.settings.embedder, self.settings.embedder_backend, self.settings.model_cache / "models"
             )
-            self.skill: MemorySkill = skill or load_skill(self.settings.skill, self.embedder)
+            self.skill: MemorySkill = skill or self._with_policy(load_skill(self.settings.skill, self.embedder))
             self.store = ChromaStore(self.settings)
         except BaseException:
             self._release_lock()
@@ -265,3 +265,24 @@ class PSM:
             con, self._consolidation = self._consolidation, None
         if con is not None:
             con.close()
+
+    # -- utility policy: learned from feedback (psm_core.feedback.policy; `psm learn`) ------------
+    def _with_policy(self, skill: MemorySkill) -> MemorySkill:
+        """``skill`` wrapped by the active utility policy of PSM_HOME/policy (unchanged when none is active)."""
+        from psm_core.feedback.versions import PolicyStore
+
+        policy = PolicyStore(self.settings.home / "policy").active()
+        if policy is None:
+            return skill
+        from psm_core.feedback.policy import PolicySkill
+
+        return PolicySkill(skill, policy, profile=lambda user_id: self.feedback_log.user_profile(user_id))
+
+    def reload_policy(self) -> MemorySkill:
+        """Re-read the active utility policy (after ``psm learn`` or a rollback) and re-wrap the skill."""
+        from psm_core.feedback.policy import PolicySkill
+
+        base = self.skill.base if isinstance(self.skill, PolicySkill) else self.skill
+        self.skill = self._with_policy(base)
+        logger.info("skill now %s", self.skill.name)
+        return self.skill

@@ -1,9 +1,31 @@
-"""Feedback: the content-free log of retrievals and their outcomes (the training signal)."""
+"""Feedback: the content-free log of retrievals and outcomes, and the utility policy learned from it.
 
+```
+log.py       FeedbackLog: retrievals, surfaced memories (features), outcomes, user profiles (SQLite)
+profile.py   a user's utility profile: which traits their helpful memories had (numbers only)
+policy.py    UtilityPolicy (shared weights) and PolicySkill (wraps any MemorySkill)
+versions.py  PolicyStore: versioned weights under PSM_HOME/policy, active pointer, rollback
+learn.py     learn / update_policy: train from the log behind a held-out safety gate
+simulate.py  simulated users with hidden utility, for the learning curve and tests
+cli.py       `psm learn`
+```
+"""
+
+from psm_core.feedback.learn import LearnReport, learn, update_policy
 from psm_core.feedback.log import OUTCOME_VALUES, FeedbackLog, Outcome
+from psm_core.feedback.policy import PolicySkill, UtilityPolicy
+from psm_core.feedback.profile import PROFILE_TRAITS
+from psm_core.feedback.versions import PolicyStore
 
 __all__ = [
     "FeedbackLog",
+    "LearnReport",
     "OUTCOME_VALUES",
     "Outcome",
+    "PROFILE_TRAITS",
+    "PolicySkill",
+    "PolicyStore",
+    "UtilityPolicy",
+    "learn",
+    "update_policy",
 ]

@@ -4,13 +4,16 @@
 retrievals  one row per recall whose memories reached an LLM (user key, run id, time)
 surfaced    the memories of a retrieval with their content-free features and ranks
 outcomes    helpful / irrelevant / corrected / neutral / explicit score, per retrieval or memory
+profiles    per user, running sums of the utility profile (psm_core.feedback.profile); numbers only
 ```
+Each retrieval also keeps the user's profile as it was when logged (the learning context).
 No text and no embedding is ever written: :meth:`FeedbackLog.training_view` is what learning sees.
 Erasing a user deletes their rows (:meth:`erase_user`).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_core.errors import InvalidInputError, NotFoundError
+from psm_core.feedback.profile import PROFILE_TRAITS, profile_increment, profile_vector
 from psm_core.recall import RecallResult
 from psm_core.skill.base import Candidate
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
@@ -31,6 +35,7 @@ __all__ = [
     "FeedbackLog",
     "OUTCOME_VALUES",
     "Outcome",
+    "policy_version",
 ]
 
 
@@ -70,7 +75,17 @@ CREATE TABLE IF NOT EXISTS outcomes (
     created_at REAL NOT NULL, applied INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outcomes_user ON outcomes(user_key, applied);
+CREATE TABLE IF NOT EXISTS profiles (user_key TEXT PRIMARY KEY, n REAL NOT NULL DEFAULT 0);
 """
+_PROFILE_COLS = [f"p_{t}" for t in PROFILE_TRAITS]
+_TRAIT_COLS = ", ".join(f'"{t}"' for t in PROFILE_TRAITS)
+_POLICY_VERSION = re.compile(r"\+policy-v(\d+)$")
+
+
+def policy_version(skill_name: str) -> int:
+    """The utility-policy version in a skill name such as ``baseline+policy-v3`` (0 without a policy)."""
+    m = _POLICY_VERSION.search(skill_name or "")
+    return int(m.group(1)) if m else 0
 
 
 class FeedbackLog:
@@ -84,6 +99,15 @@ class FeedbackLog:
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=NORMAL")
         self._con.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the profile columns to logs written before profiles existed (idempotent)."""
+        for table in ("retrievals", "profiles"):
+            have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
+            for col in _PROFILE_COLS:
+                if col not in have:
+                    self._con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" REAL NOT NULL DEFAULT 0')
 
     def close(self) -> None:
         with self._lock:
@@ -107,17 +131,27 @@ class FeedbackLog:
         rows = []
         for rank, m in enumerate(result.memories):
             cand = Candidate(
-                m.record, m.similarity, m.lexical, m.dense_rank, m.lexical_rank, m.neighbor_similarity, m.neighbor_lexical, m.speaker_match
+                m.record,
+                m.similarity,
+                m.lexical,
+                m.dense_rank,
+                m.lexical_rank,
+                m.neighbor_similarity,
+                m.neighbor_lexical,
+                m.speaker_match,
             )
             feats = candidate_features(cand, result.now)
             rows.append((rid, key, m.id, rank, m.score, *(feats[n] for n in FEATURE_NAMES)))
         cols = ", ".join(["retrieval_id", "user_key", "memory_id", "rank", "score", *(f'"{n}"' for n in FEATURE_NAMES)])
         marks = ", ".join("?" * (5 + len(FEATURE_NAMES)))
+        prof = self._profile(key)
+        rcols = ", ".join(["retrieval_id", "user_key", "run_id", "created_at", "user_time", "skill", *_PROFILE_COLS])
+        rmarks = ", ".join("?" * (6 + len(_PROFILE_COLS)))
         self._write(
             [
                 (
-                    "INSERT INTO retrievals VALUES (?, ?, ?, ?, ?, ?)",
-                    [(rid, key, run_id, time.time(), result.now.timestamp(), skill)],
+                    f"INSERT INTO retrievals ({rcols}) VALUES ({rmarks})",
+                    [(rid, key, run_id, time.time(), result.now.timestamp(), skill, *prof.tolist())],
                 ),
                 (f"INSERT INTO surfaced ({cols}) VALUES ({marks})", rows),
             ]
@@ -150,7 +184,12 @@ class FeedbackLog:
             row = self._con.execute(
                 "SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)
             ).fetchone()
-            surfaced = [r[0] for r in self._con.execute("SELECT memory_id FROM surfaced WHERE retrieval_id=?", (retrieval_id,))]
+            traits = list(
+                self._con.execute(
+                    f"SELECT memory_id, {_TRAIT_COLS} FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,)
+                )
+            )
+        surfaced = [r[0] for r in traits]
         if row is None:
             raise NotFoundError(retrieval_id)
         ids = list(memory_ids) if memory_ids is not None else surfaced
@@ -159,15 +198,44 @@ class FeedbackLog:
             raise InvalidInputError(f"memories {sorted(unknown)} were not surfaced by retrieval {retrieval_id}")
         now = time.time()
         rows = [(retrieval_id, key, mid, outcome.value, value, source, now) for mid in ids]
+        pos = {mid: i for i, mid in enumerate(surfaced)}
+        inc = profile_increment([r[1:] for r in traits], [pos[m] for m in ids], value)
+        sets = ", ".join(f'"{c}" = "{c}" + ?' for c in _PROFILE_COLS)
         self._write(
             [
                 (
                     "INSERT INTO outcomes (retrieval_id, user_key, memory_id, outcome, value, source, created_at) VALUES (?,?,?,?,?,?,?)",
                     rows,
-                )
+                ),
+                ("INSERT OR IGNORE INTO profiles (user_key) VALUES (?)", [(key,)]),
+                (f"UPDATE profiles SET n = n + ?, {sets} WHERE user_key=?", [(len(ids), *inc.tolist(), key)]),
             ]
         )
         return len(rows)
+
+    def _profile(self, key: str) -> Any:
+        cols = ", ".join(f'"{c}"' for c in _PROFILE_COLS)
+        with self._lock:
+            row = self._con.execute(f"SELECT n, {cols} FROM profiles WHERE user_key=?", (key,)).fetchone()
+        if row is None:
+            return profile_vector([0.0] * len(PROFILE_TRAITS), 0.0)
+        return profile_vector(row[1:], row[0])
+
+    def user_profile(self, user_id: str) -> dict[str, float]:
+        """The utility profile of ``user_id`` now (trait -> number; zeros without outcomes)."""
+        return dict(zip(PROFILE_TRAITS, self._profile(user_key(user_id)).tolist()))
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of retrievals, surfaced memories, outcomes and users with outcomes."""
+        with self._lock:
+            q = self._con.execute
+            return {
+                "retrievals": int(q("SELECT COUNT(*) FROM retrievals").fetchone()[0]),
+                "surfaced": int(q("SELECT COUNT(*) FROM surfaced").fetchone()[0]),
+                "outcomes": int(q("SELECT COUNT(*) FROM outcomes").fetchone()[0]),
+                "retrievals_with_outcomes": int(q("SELECT COUNT(DISTINCT retrieval_id) FROM outcomes").fetchone()[0]),
+                "users": int(q("SELECT COUNT(DISTINCT user_key) FROM outcomes").fetchone()[0]),
+            }
 
     def retrievals_for_run(self, run_id: str) -> list[tuple[str, str]]:
         """(retrieval_id, user_key) logged under an LLM ``run_id``."""
@@ -207,20 +275,42 @@ class FeedbackLog:
         self._write([("UPDATE outcomes SET applied=1 WHERE outcome_id=?", [(i,) for i in outcome_ids])])
 
     def training_view(self, since: datetime | None = None) -> list[dict[str, float]]:
-        """Content-free rows for learning: features, rank, score and outcome value; no text, no ids."""
+        """Content-free rows for learning: features, rank, score and outcome value; no text, no ids.
+
+        Also ``retrieval`` (an ordinal grouping the rows of one retrieval within this view, in time
+        order; not the stored id), ``t`` (when it was logged, epoch seconds), ``policy_version``
+        (the utility policy that ranked it, 0 for none) and ``p_<trait>`` (the user's profile then).
+        """
         cols = ", ".join(f's."{n}"' for n in FEATURE_NAMES)
-        sql = f"SELECT s.rank, s.score, {cols}, o.value FROM surfaced s JOIN outcomes o ON o.retrieval_id = s.retrieval_id AND o.memory_id = s.memory_id JOIN retrievals r ON r.retrieval_id = s.retrieval_id"
+        pcols = ", ".join(f'r."{c}"' for c in _PROFILE_COLS)
+        sql = (
+            f"SELECT s.rank, s.score, {cols}, o.value, r.created_at, r.skill, {pcols}, r.rowid FROM surfaced s "
+            "JOIN outcomes o ON o.retrieval_id = s.retrieval_id AND o.memory_id = s.memory_id "
+            "JOIN retrievals r ON r.retrieval_id = s.retrieval_id"
+        )
         args: tuple[Any, ...] = ()
         if since is not None:
             sql += " WHERE r.created_at >= ?"
             args = (since.timestamp(),)
+        sql += " ORDER BY r.created_at, r.rowid, s.rank, o.outcome_id"
         names = ["rank", "score", *FEATURE_NAMES, "value"]
+        out: list[dict[str, float]] = []
+        ordinal: dict[int, int] = {}
         with self._lock:
-            return [dict(zip(names, row)) for row in self._con.execute(sql, args)]
+            rows = list(self._con.execute(sql, args))
+        k = len(names)
+        for row in rows:
+            d: dict[str, float] = dict(zip(names, row[:k]))
+            d["retrieval"] = ordinal.setdefault(row[-1], len(ordinal))
+            d["t"] = row[k]
+            d["policy_version"] = policy_version(row[k + 1])
+            d.update(zip(_PROFILE_COLS, row[k + 2 : -1]))
+            out.append(d)
+        return out
 
     def erase_user(self, user_id: str) -> None:
         """Delete every row of ``user_id`` and reclaim the space."""
         key = user_key(user_id)
-        self._write([(f"DELETE FROM {t} WHERE user_key=?", [(key,)]) for t in ("outcomes", "surfaced", "retrievals")])
+        self._write([(f"DELETE FROM {t} WHERE user_key=?", [(key,)]) for t in ("outcomes", "surfaced", "retrievals", "profiles")])
         with self._lock:
             self._con.execute("VACUUM")

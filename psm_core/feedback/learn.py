@@ -1,0 +1,310 @@
+"""Learning the utility policy from the feedback log, behind a held-out safety gate.
+
+```
+events      training_view() rows grouped by retrieval (one event = one retrieval with outcomes)
+base        the skill's own score: logged score minus the residual of the policy that ranked it
+split       by time: the oldest (1 - holdout) events train, the newest are held out
+rank head   pairwise logistic loss within each retrieval (better outcome above worse, weighted by
+            the gap: helpful over corrected counts most) + a pointwise term weighted by |value|
+            (so retrievals where everything was corrected teach too) + L2
+decay head  logistic regression of "helpful" on query-free record features (useful -> slower decay)
+gate        NDCG@k of the held-out retrievals re-ranked by base + residual: the new weights replace
+            the current ones only when better by ``margin``; the decay head only when it beats a
+            constant predictor's held-out log-loss
+```
+Only numbers reach this module: features, ranks, scores, outcome values, profiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from psm_core.feedback.log import FeedbackLog
+from psm_core.feedback.policy import UtilityPolicy, decay_inputs, rank_inputs
+from psm_core.feedback.profile import PROFILE_TRAITS
+from psm_core.feedback.versions import PolicyStore
+from psm_core.skill.features import FEATURE_NAMES
+
+__all__ = ["Events", "LearnReport", "events_from_view", "learn", "ndcg", "update_policy"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Events:
+    """Feedback events as arrays: one row per surfaced memory with an outcome, grouped by retrieval."""
+
+    features: NDArray[np.float64]  # [n, FEATURE_NAMES]
+    profile: NDArray[np.float64]  # [n, PROFILE_TRAITS] (the user's profile when the retrieval was logged)
+    base: NDArray[np.float64]  # [n] the base skill's score
+    value: NDArray[np.float64]  # [n] outcome value in [-1, 1]
+    group: NDArray[np.int64]  # [n] retrieval index 0..G-1, in time order
+    dropped: int = 0  # retrievals ranked by a policy version that is no longer available
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group.max()) + 1 if len(self.group) else 0
+
+    def take(self, groups: NDArray[np.int64]) -> Events:
+        """The events of retrieval indices ``groups`` (renumbered from 0, order kept)."""
+        keep = np.isin(self.group, groups)
+        _, new = np.unique(self.group[keep], return_inverse=True)
+        return Events(self.features[keep], self.profile[keep], self.base[keep], self.value[keep], new.astype(np.int64))
+
+    def rank_x(self) -> NDArray[np.float64]:
+        return rank_inputs(self.features, self.profile)
+
+    def decay_x(self) -> NDArray[np.float64]:
+        return decay_inputs(self.features, self.profile)
+
+
+def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None = None) -> Events:
+    """Arrays from :meth:`FeedbackLog.training_view` rows (several outcomes of one memory are averaged)."""
+    merged: dict[tuple[int, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (int(r["retrieval"]), int(r["rank"]))
+        m = merged.get(key)
+        if m is None:
+            merged[key] = {"row": r, "values": [float(r["value"])]}
+        else:
+            m["values"].append(float(r["value"]))
+    policies: dict[int, UtilityPolicy | None] = {0: None}
+    feats, profs, base, value, group = [], [], [], [], []
+    gid: dict[int, int] = {}
+    dropped: set[int] = set()
+    for (ret, _rank), m in sorted(merged.items()):
+        r = m["row"]
+        v = int(r.get("policy_version", 0))
+        if v not in policies:
+            try:
+                policies[v] = store.load(v) if store is not None else None
+            except Exception as exc:  # noqa: BLE001 - any unusable version drops its events
+                logger.warning("policy v%d unavailable (%s): its events are skipped", v, exc)
+                policies[v] = None
+        pol = policies[v]
+        if v and pol is None:
+            dropped.add(ret)
+            continue
+        f = np.array([float(r[n]) for n in FEATURE_NAMES])
+        p = np.array([float(r.get(f"p_{t}", 0.0)) for t in PROFILE_TRAITS])
+        s = float(r["score"])
+        if pol is not None:
+            s -= float(pol.residual(rank_inputs(f, p))[0])
+        feats.append(f)
+        profs.append(p)
+        base.append(s)
+        value.append(float(np.mean(m["values"])))
+        group.append(gid.setdefault(ret, len(gid)))
+    return Events(
+        np.array(feats).reshape(-1, len(FEATURE_NAMES)), np.array(profs).reshape(-1, len(PROFILE_TRAITS)),
+        np.array(base, dtype=np.float64), np.array(value, dtype=np.float64), np.array(group, dtype=np.int64),
+        len(dropped),
+    )  # fmt: skip
+
+
+def ndcg(scores: NDArray[np.float64], value: NDArray[np.float64], group: NDArray[np.int64], k: int = 5) -> tuple[float, int]:
+    """Mean NDCG@k over groups with both a helpful (value > 0) and an unhelpful memory; and their count."""
+    total, n = 0.0, 0
+    gain = np.clip(value, 0.0, None)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        gg = gain[idx]
+        if not (gg > 0).any() or (gg > 0).all():
+            continue
+        order = np.argsort(-scores[idx], kind="stable")[:k]
+        ideal = np.sort(gg)[::-1][:k]
+        total += float((gg[order] * disc[: len(order)]).sum() / (ideal * disc[: len(ideal)]).sum())
+        n += 1
+    return (total / n if n else 0.0), n
+
+
+def _pairs(
+    value: NDArray[np.float64], group: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    hi, lo, w = [], [], []
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        for a in idx:
+            for b in idx:
+                if value[a] > value[b]:
+                    hi.append(a)
+                    lo.append(b)
+                    w.append(value[a] - value[b])
+    return np.array(hi, dtype=np.int64), np.array(lo, dtype=np.int64), np.array(w, dtype=np.float64)
+
+
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)), dtype=np.float64)
+
+
+def _adam(
+    grad: Callable[[NDArray[np.float64]], NDArray[np.float64]], n: int, iters: int, lr: float, progress: Progress | None
+) -> NDArray[np.float64]:
+    theta, m, v = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(1, iters + 1):
+        g = grad(theta)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        theta -= lr * (m / (1 - 0.9**i)) / (np.sqrt(v / (1 - 0.999**i)) + 1e-8)
+        if progress is not None and (i % 10 == 0 or i == iters):
+            progress(i, iters)
+    return theta
+
+
+def _fit_rank(
+    ev: Events, z: NDArray[np.float64], *, l2: float, pointwise: float, iters: int, progress: Progress | None
+) -> NDArray[np.float64]:
+    hi, lo, pw = _pairs(ev.value, ev.group)
+    y = np.where(ev.value > 0, 1.0, -1.0)
+    c = np.abs(ev.value)
+    pw_sum, c_sum = max(pw.sum(), 1e-9), max(c.sum(), 1e-9)
+    d = z.shape[1]
+
+    def grad(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        w, b = theta[:d], theta[d]
+        s = ev.base + z @ w
+        gs = np.zeros_like(s)
+        if len(hi):
+            gp = -pw * _sigmoid(-(s[hi] - s[lo])) / pw_sum
+            np.add.at(gs, hi, gp)
+            np.add.at(gs, lo, -gp)
+        gpt = -c * y * _sigmoid(-y * (s + b)) / c_sum * pointwise
+        gs += gpt
+        return np.concatenate([z.T @ gs + 2 * l2 * w, [gpt.sum()]])
+
+    return _adam(grad, d + 1, iters, 0.05, progress)[:d]
+
+
+def _logloss(logit: NDArray[np.float64], y: NDArray[np.float64], c: NDArray[np.float64]) -> float:
+    return float((c * np.logaddexp(0.0, -y * logit)).sum() / max(c.sum(), 1e-9))
+
+
+@dataclass
+class LearnReport:
+    """What one ``learn`` call found and decided."""
+
+    accepted: bool
+    reason: str
+    policy: UtilityPolicy | None
+    events: int = 0
+    train_events: int = 0
+    holdout_events: int = 0
+    holdout_scored: int = 0
+    dropped_events: int = 0
+    ndcg_base: float = 0.0
+    ndcg_current: float = 0.0
+    ndcg_candidate: float = 0.0
+    decay_used: bool = False
+    decay_logloss_constant: float = 0.0
+    decay_logloss_candidate: float = 0.0
+    seconds: float = 0.0
+    version: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        """The report as JSON-able numbers (what the manifest records)."""
+        keys = ("accepted", "reason", "events", "train_events", "holdout_events", "holdout_scored", "dropped_events",
+                "ndcg_base", "ndcg_current", "ndcg_candidate", "decay_used", "decay_logloss_constant",
+                "decay_logloss_candidate", "seconds")  # fmt: skip
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k in keys for v in [getattr(self, k)]}
+
+
+def learn(
+    log: FeedbackLog | Events,
+    current: UtilityPolicy | None = None,
+    *,
+    store: PolicyStore | None = None,
+    min_events: int = 200,
+    holdout: float = 0.2,
+    margin: float = 0.005,
+    k: int = 5,
+    l2: float = 1e-3,
+    pointwise: float = 0.5,
+    iters: int = 300,
+    progress: Progress | None = None,
+) -> LearnReport:
+    """Train a candidate policy on the older events and keep it only if it beats ``current`` on the newer ones.
+
+    ``log`` is the feedback log (or prepared :class:`Events`); ``store`` resolves the policy versions
+    that ranked logged retrievals (their residual is removed to recover the base score).
+    Returns a report whose ``policy`` is the candidate when accepted, else ``current``.
+    """
+    t0 = time.perf_counter()
+    ev = log if isinstance(log, Events) else events_from_view(log.training_view(), store)
+    G = ev.n_groups
+    rep = LearnReport(accepted=False, reason="", policy=current, events=G, dropped_events=ev.dropped)
+    if G < max(2, min_events):
+        rep.reason = f"{G} feedback events, fewer than the {min_events} required"
+        return rep
+    cut = int(round(G * (1.0 - holdout)))
+    train, held = ev.take(np.arange(cut)), ev.take(np.arange(cut, G))
+    rep.train_events, rep.holdout_events = cut, G - cut
+    xt, xh = train.rank_x(), held.rank_x()
+    mean, std = xt.mean(axis=0), xt.std(axis=0)
+    std = np.where(std > 1e-9, std, 1.0)
+    w = _fit_rank(train, (xt - mean) / std, l2=l2, pointwise=pointwise, iters=iters, progress=progress)
+    cand = UtilityPolicy.zeros()
+    cand.rank_mean, cand.rank_std, cand.rank_w = mean, std, w
+    # decay head: logistic regression of "helpful" on query-free record features
+    dt, dh = train.decay_x(), held.decay_x()
+    dmean, dstd = dt.mean(axis=0), dt.std(axis=0)
+    dstd = np.where(dstd > 1e-9, dstd, 1.0)
+    yt, yh = np.where(train.value > 0, 1.0, -1.0), np.where(held.value > 0, 1.0, -1.0)
+    ct, ch = np.abs(train.value), np.abs(held.value)
+    zt, zh = (dt - dmean) / dstd, (dh - dmean) / dstd
+    prior = float(np.log(max((ct * (yt > 0)).sum(), 1e-6) / max((ct * (yt < 0)).sum(), 1e-6)))
+
+    def dgrad(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        logit = zt @ theta[:-1] + theta[-1]
+        g = -ct * yt * _sigmoid(-yt * logit) / max(ct.sum(), 1e-9)
+        return np.concatenate([zt.T @ g + 2 * l2 * theta[:-1], [g.sum()]])
+
+    theta = _adam(dgrad, zt.shape[1] + 1, iters, 0.05, None)
+    rep.decay_logloss_constant = _logloss(np.full(len(yh), prior), yh, ch)
+    rep.decay_logloss_candidate = _logloss(zh @ theta[:-1] + theta[-1], yh, ch)
+    if rep.decay_logloss_candidate < 0.99 * rep.decay_logloss_constant:
+        cand.decay_mean, cand.decay_std, cand.decay_w = dmean, dstd, 0.5 * theta[:-1]
+        rep.decay_used = True
+    # the gate
+    cur = current or UtilityPolicy.zeros()
+    rep.ndcg_base, rep.holdout_scored = ndcg(held.base, held.value, held.group, k)
+    rep.ndcg_current, _ = ndcg(held.base + cur.residual(xh), held.value, held.group, k)
+    rep.ndcg_candidate, _ = ndcg(held.base + cand.residual(xh), held.value, held.group, k)
+    rep.seconds = round(time.perf_counter() - t0, 3)
+    if rep.holdout_scored == 0:
+        rep.reason = "no held-out event with both helpful and unhelpful memories to judge the update on"
+    elif rep.ndcg_candidate >= rep.ndcg_current + margin:
+        rep.accepted, rep.policy = True, cand
+        rep.reason = f"held-out NDCG@{k} {rep.ndcg_current:.4f} -> {rep.ndcg_candidate:.4f}"
+    else:
+        rep.reason = (
+            f"rejected: held-out NDCG@{k} {rep.ndcg_candidate:.4f} is not better than the current "
+            f"{rep.ndcg_current:.4f} by {margin}"
+        )
+    logger.info("learn: %d events, %s", G, rep.reason)
+    return rep
+
+
+def update_policy(log: FeedbackLog, store: PolicyStore, *, progress: Progress | None = None, **kwargs: Any) -> LearnReport:
+    """``learn`` from ``log`` against the active policy of ``store``; save and activate the result if accepted."""
+    current = store.active()
+    rep = learn(log, current, store=store, progress=progress, **kwargs)
+    if rep.accepted and rep.policy is not None:
+        counts = log.counts()
+        info = {"metrics": rep.metrics(), "log": {k: counts[k] for k in ("retrievals_with_outcomes", "outcomes", "users")}}
+        rep.version = store.save(rep.policy, info)
+        store.activate(rep.version)
+        rep.policy = rep.policy.with_version(rep.version)
+    else:
+        rep.version = store.active_version() or None
+    return rep
