@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -224,6 +225,7 @@ def learn(
     current: UtilityPolicy | None = None,
     *,
     store: PolicyStore | None = None,
+    since: datetime | None = None,
     min_events: int = 200,
     holdout: float = 0.2,
     margin: float = 0.005,
@@ -236,11 +238,12 @@ def learn(
     """Train a candidate policy on the older events and keep it only if it beats ``current`` on the newer ones.
 
     ``log`` is the feedback log (or prepared :class:`Events`); ``store`` resolves the policy versions
-    that ranked logged retrievals (their residual is removed to recover the base score).
+    that ranked logged retrievals (their residual is removed to recover the base score); ``since``
+    limits learning to events logged from then on.
     Returns a report whose ``policy`` is the candidate when accepted, else ``current``.
     """
     t0 = time.perf_counter()
-    ev = log if isinstance(log, Events) else events_from_view(log.training_view(), store)
+    ev = log if isinstance(log, Events) else events_from_view(log.training_view(since), store)
     G = ev.n_groups
     rep = LearnReport(accepted=False, reason="", policy=current, events=G, dropped_events=ev.dropped)
     if G < max(2, min_events):

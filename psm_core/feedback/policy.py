@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from psm_core.feedback.profile import PROFILE_TRAITS
 from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern
-from psm_core.skill.features import FEATURE_NAMES, candidate_features, feature_matrix
+from psm_core.skill.features import FEATURE_NAMES, candidate_features
 from psm_core.types import Event, MemoryRecord
 
 __all__ = [
@@ -171,7 +171,7 @@ class PolicySkill(MemorySkill):
         scores = np.asarray(self.base.weigh(query, candidates, now), dtype=np.float64)
         if not len(candidates) or not np.any(self.policy.rank_w):
             return scores
-        feats = feature_matrix(list(candidates), now)
+        feats = np.array([[f[n] for n in FEATURE_NAMES] for f in (candidate_features(c, now) for c in candidates)])
         profile = self.profile_of(candidates[0].record.user_id)
         return scores + self.policy.residual(rank_inputs(feats, profile))
 
@@ -188,7 +188,7 @@ class PolicySkill(MemorySkill):
             if r.user_id not in profiles:
                 profiles[r.user_id] = self.profile_of(r.user_id)
             f = candidate_features(Candidate(r), r.observed_at)
-            row = np.array([[f[n] for n in FEATURE_NAMES]], dtype=np.float32)
+            row = np.array([[f[n] for n in FEATURE_NAMES]])
             rows.append(decay_inputs(row, profiles[r.user_id])[0])
         mult = self.policy.decay_multiplier(np.vstack(rows))
         return [float(rate * m) for rate, m in zip(rates, mult)]
