@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ConsolidationConfig"]
@@ -20,6 +22,7 @@ class ConsolidationConfig(BaseModel):
     | conflict_candidates | 5 | existing facts compared with each new pattern (nearest by cosine) |
     | conflict_min_similarity | 0.5 | facts less similar than this are never compared |
     | context_episodes | 1000 | already-seen episodic records (newest first) re-read as context for new ones |
+    | pattern_vectors | text | vectors the skill compares: ``text`` (embeddings of the statements, cached) or ``stored`` (retrieval vectors, with speaker and preceding turn) |
     | max_batch | 2000 | episodes given to ``extract_patterns`` at once (time-ordered chunks) |
     | archive_strength | None | also archive uncovered episodes whose strength at user time fell below this (None: never) |
     | reinforce_gain | 0.1 | strength gained per recall since the last pass: s += gain * (1 - s) |
@@ -45,6 +48,7 @@ class ConsolidationConfig(BaseModel):
     conflict_candidates: int = Field(default=5, ge=1)
     conflict_min_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
     context_episodes: int = Field(default=1000, ge=0)
+    pattern_vectors: Literal["text", "stored"] = "text"
     max_batch: int = Field(default=2000, ge=2)
     archive_strength: float | None = Field(default=None, ge=0.0, le=1.0)
     reinforce_gain: float = Field(default=0.1, ge=0.0, le=1.0)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
 from psm_core.consolidation.jobs import Job, JobQueue
-from psm_core.consolidation.pass_ import ConsolidationPass, PassReport
+from psm_core.consolidation.pass_ import ConsolidationPass, PassReport, TextVectors
 from psm_core.consolidation.review import Conflict, ReviewLog, resolve, review_queue
 from psm_core.consolidation.worker import Worker
 from psm_core.consolidation.writes import ConsolidationAborted, Hook, ledger
@@ -48,6 +48,7 @@ class Consolidator:
         self._lock = threading.Lock()
         self._user_locks: dict[str, threading.Lock] = {}
         self._worker: Worker | None = None
+        self._vectors = TextVectors(psm.embed)
 
     # -- passes ---------------------------------------------------------------------------------
     def _user_lock(self, key: str) -> threading.Lock:
@@ -60,7 +61,7 @@ class Consolidator:
         with self._user_lock(mem.key):
             gen = self._erased.get(mem.key, 0)
             run = ConsolidationPass(mem, self.db, self.review, self.config,
-                                    alive=lambda: self._erased.get(mem.key, 0) == gen, hook=hook)  # fmt: skip
+                                    alive=lambda: self._erased.get(mem.key, 0) == gen, hook=hook, vectors=self._vectors)  # fmt: skip
             try:
                 return run.run(now)
             except ConsolidationAborted:

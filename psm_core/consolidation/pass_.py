@@ -21,12 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from psm_core.consolidation.config import ConsolidationConfig
@@ -40,7 +43,7 @@ from psm_core.types import MemoryRecord, Status, Tier, utcnow
 if TYPE_CHECKING:
     from psm_core.memory import UserMemory
 
-__all__ = ["STEPS", "ConsolidationPass", "PassReport"]
+__all__ = ["STEPS", "ConsolidationPass", "PassReport", "TextVectors"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,33 @@ def _pass_id(key: str, now: datetime, episodes: list[MemoryRecord], facts: list[
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+class TextVectors:
+    """Embeddings of records' plain texts (what the skill compares), cached by record id and text."""
+
+    def __init__(self, embed: Callable[[list[str]], NDArray[np.float32]], size: int = 50_000) -> None:
+        self.embed = embed
+        self.size = size
+        self._cache: OrderedDict[tuple[str, int], NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, records: list[MemoryRecord]) -> NDArray[np.float32] | None:
+        if not records:
+            return None
+        keys = [(r.id, hash(r.text)) for r in records]
+        with self._lock:
+            missing = [k for k, key in enumerate(keys) if key not in self._cache]
+        fresh = self.embed([records[k].text for k in missing]) if missing else None
+        with self._lock:
+            for n, k in enumerate(missing):
+                self._cache[keys[k]] = fresh[n]  # type: ignore[index]
+            out = np.stack([self._cache[key] for key in keys]).astype(np.float32)
+            for key in keys:
+                self._cache.move_to_end(key)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return out
+
+
 class ConsolidationPass:
     """Runs the steps of :data:`STEPS` for one user; build one per run."""
 
@@ -95,8 +125,10 @@ class ConsolidationPass:
         *,
         alive: Callable[[], bool],
         hook: Hook | None = None,
+        vectors: TextVectors | None = None,
     ) -> None:
         self.mem = mem
+        self.vectors = vectors or TextVectors(mem._psm.embed)
         self.psm = mem._psm
         self.db = db
         self.review = review
@@ -157,11 +189,14 @@ class ConsolidationPass:
             seen = sorted((r for r in eps if ledger(r).get("seen")), key=lambda r: (r.observed_at, r.id))
             context = seen[-self.cfg.context_episodes :] if self.cfg.context_episodes else []
             episodes = sorted([*new, *context], key=lambda r: (r.observed_at, r.id))
-            vectors = np.stack([idx.vector(r.id) for r in episodes]).astype(np.float32) if episodes else None
             facts = sorted((r for r in idx.records.values() if r.tier is Tier.SEMANTIC and r.status in (Status.ACTIVE, Status.FLAGGED)),
                            key=lambda r: (r.observed_at, r.id))  # fmt: skip
-            fvecs = np.stack([idx.vector(r.id) for r in facts]).astype(np.float32) if facts else None
+            stored = self.cfg.pattern_vectors == "stored"
+            vectors = np.stack([idx.vector(r.id) for r in episodes]).astype(np.float32) if stored and episodes else None
+            fvecs = np.stack([idx.vector(r.id) for r in facts]).astype(np.float32) if stored and facts else None
             known = set(idx.records)
+        if not stored and new:
+            vectors, fvecs = self.vectors.of(episodes), self.vectors.of(facts)
         self._step("snapshot")
         dim = self.psm.embedder.dim
         plan = plan_pass(
@@ -169,7 +204,7 @@ class ConsolidationPass:
             episodes=episodes, vectors=vectors if vectors is not None else np.zeros((0, dim), np.float32),
             new_ids=sorted(r.id for r in new), facts=facts,
             fact_vectors=fvecs if fvecs is not None else np.zeros((0, dim), np.float32), known_ids=known,
-            embed=lambda texts: self.psm.embed(texts),
+            embed=self.vectors.embed,
         )  # fmt: skip
         self.db.execute(
             "INSERT OR REPLACE INTO journal (user_key, pass_id, plan, created_at) VALUES (?, ?, ?, ?)",

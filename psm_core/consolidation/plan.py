@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.errors import SkillError
-from psm_core.index import retrieval_text
 from psm_core.skill.base import MemorySkill, Pattern, Relation
 from psm_core.types import Kind, MemoryRecord, Status
 
@@ -32,7 +31,6 @@ __all__ = [
     "conflict_id",
     "fact_id",
     "plan_pass",
-    "spec_retrieval_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -166,11 +164,6 @@ def _split_in_time(
     return out
 
 
-def spec_retrieval_text(spec: FactSpec) -> str:
-    """What retrieval will see for the fact of ``spec`` (as for any record: speaker, text, context)."""
-    return retrieval_text(MemoryRecord(user_id="-", text=spec.text, role=spec.role, context=spec.context))
-
-
 def _spec(user_key: str, p: Pattern, source: MemoryRecord, members: Sequence[MemoryRecord]) -> FactSpec:
     times = [m.observed_at for m in members]
     return FactSpec(
@@ -206,7 +199,10 @@ def plan_pass(
     embed: Callable[[list[str]], NDArray[np.float32]],
 ) -> PassPlan:
     """Decide a pass from a snapshot: ``episodes`` (time-ordered, row-aligned with ``vectors``),
-    the user's active/flagged semantic ``facts`` and every stored id (``known_ids``)."""
+    the user's active/flagged semantic ``facts`` and every stored id (``known_ids``).
+
+    Vectors are embeddings of the statements (``embed`` of plain texts), not the stored retrieval
+    vectors, which also carry speaker and preceding turn and make a conversation's turns alike."""
     plan = PassPlan(pass_id=pass_id, created_at=created_at, now=now, skill=skill.name, episodes=len(episodes),
                     new_ids=list(new_ids))  # fmt: skip
     if not episodes or not new_ids:
@@ -222,7 +218,7 @@ def plan_pass(
             specs[spec.id] = spec
     cands = sorted(specs.values(), key=lambda s: (s.observed_at, s.id))
     dim = vectors.shape[1]
-    cvecs = embed([spec_retrieval_text(s) for s in cands]) if cands else np.zeros((0, dim), np.float32)
+    cvecs = embed([s.text for s in cands]) if cands else np.zeros((0, dim), np.float32)
     merges: dict[str, MergeSpec] = {}
     lone, lone_vecs = _lone_episodes(user_key, skill, cfg, episodes, vectors, set(new_ids), cands, cvecs, facts,
                                      fact_vectors, known_ids, merges)  # fmt: skip
