@@ -24,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "chromadb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if argv and argv[0] not in OWN and not argv[0].startswith("-"):
         # another benchmark module of this package (e.g. skill_eval) with its own main(argv)
         try:

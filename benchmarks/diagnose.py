@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="result file stem (default: <benchmark>)")
 
 
-def compare(rows: list[Mapping[str, Any]], system: str, vs: str, key: str, group: str) -> dict[str, dict[str, Any]]:
+def compare(rows: Sequence[Mapping[str, Any]], system: str, vs: str, key: str, group: str) -> dict[str, dict[str, Any]]:
     """Per group: wins/ties/losses of ``system`` against ``vs`` on ``key``, and the losing rows."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:

@@ -96,7 +96,7 @@ class PsmSystem:
     def consolidate(self, user: str) -> dict[str, Any]:
         """Run one consolidation pass for ``user``; its time and outcome."""
         t0 = time.perf_counter()
-        result = self.psm.consolidate(user)  # type: ignore[attr-defined]
+        result: Any = self.psm.consolidate(user)
         ms = (time.perf_counter() - t0) * 1000.0
         self.snapshot(user)
         if hasattr(result, "model_dump"):

@@ -60,8 +60,12 @@ class Bm25System:
     name = "bm25"
 
     def __init__(self) -> None:
+        import logging
+
         import bm25s
         from bm25s.tokenization import Tokenizer
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
 
         try:
             import Stemmer
