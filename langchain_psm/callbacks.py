@@ -31,6 +31,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from psm_core import PSM, RecallResult
-from psm_core.errors import InvalidInputError, NotFoundError
+from psm_core.errors import InvalidInputError, NotFoundError, PSMError
 from psm_core.lexical import tokenize
 from psm_core.stores.chroma import user_key
 
@@ -97,6 +98,22 @@ class FeedbackTracker:
         self._pending: deque[_Injection] = deque(maxlen=_MAX_PENDING)
         self._runs: OrderedDict[str, list[_Run]] = OrderedDict()
         self._turns: dict[tuple[str, str | None], list[_Run]] = {}
+        ref = weakref.WeakMethod(self._forget_user)
+
+        def on_erase(user_id: str) -> None:  # weak: a dropped handler is not kept alive by the PSM
+            forget = ref()
+            if forget is not None:
+                forget(user_id)
+
+        psm.add_erase_hook(on_erase)
+
+    def _forget_user(self, user_id: str) -> None:
+        """Drop everything held in process about an erased user (memory texts, answers, run links)."""
+        with self._lock:
+            self._pending = deque((i for i in self._pending if i.user_id != user_id), maxlen=_MAX_PENDING)
+            self._turns = {k: v for k, v in self._turns.items() if k[0] != user_id}
+            for run_id in [r for r, runs in self._runs.items() if any(x.user_id == user_id for x in runs)]:
+                del self._runs[run_id]
 
     # -- adapters call these ----------------------------------------------------------------------
     def expect(self, user_id: str, result: RecallResult, *, session_id: str | None = None) -> None:
@@ -117,19 +134,26 @@ class FeedbackTracker:
         if not runs or not text or not text.strip():
             return []
         answer = runs[-1].answer or ""
-        correction = self.psm.skill.is_correction(text, answer)
+        try:
+            correction = self.psm.skill.is_correction(text, answer)
+        except PSMError as exc:
+            logger.warning("no correction signal for user %s: %s", user_key(user_id)[:8], exc)
+            return []
         mem = self.psm.for_user(user_id)
         answer_tokens = set(tokenize(answer))
         for run in runs:
-            if correction.is_correction:
-                mem.feedback(run.retrieval_id, "corrected", source=SOURCE)
-                continue
-            used = [mid for mid, t in zip(run.memory_ids, run.texts) if self._used(t, answer_tokens)]
-            rest = [mid for mid in run.memory_ids if mid not in set(used)]
-            if used:
-                mem.feedback(run.retrieval_id, "helpful", memory_ids=used, source=SOURCE)
-            if rest:
-                mem.feedback(run.retrieval_id, "neutral", memory_ids=rest, source=SOURCE)
+            try:
+                if correction.is_correction:
+                    mem.feedback(run.retrieval_id, "corrected", source=SOURCE)
+                    continue
+                used = [mid for mid, t in zip(run.memory_ids, run.texts) if self._used(t, answer_tokens)]
+                rest = [mid for mid in run.memory_ids if mid not in set(used)]
+                if used:
+                    mem.feedback(run.retrieval_id, "helpful", memory_ids=used, source=SOURCE)
+                if rest:
+                    mem.feedback(run.retrieval_id, "neutral", memory_ids=rest, source=SOURCE)
+            except PSMError as exc:  # e.g. the user was erased meanwhile: feedback never breaks the chat
+                logger.warning("feedback for run %s not recorded: %s", run.run_id, exc)
         logger.info(
             "user %s turn judged %s for %d run(s)",
             user_key(user_id)[:8],
@@ -165,7 +189,11 @@ class FeedbackTracker:
     def _started(self, run_id: UUID, prompt: str) -> None:
         matched = self._match(prompt)
         for inj in matched:
-            rid = self.psm.for_user(inj.user_id).log_retrieval(inj.result, run_id=str(run_id))
+            try:
+                rid = self.psm.for_user(inj.user_id).log_retrieval(inj.result, run_id=str(run_id))
+            except PSMError as exc:
+                logger.warning("retrieval for run %s not logged: %s", run_id, exc)
+                continue
             run = _Run(str(run_id), inj.user_id, inj.session_id, rid, inj.result.ids, list(inj.texts))
             with self._lock:
                 self._runs.setdefault(run.run_id, []).append(run)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -14,7 +15,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_psm import PSMChatMessageHistory
-from psm_core import PSM, PSMSettings, Tier
+from psm_core import PSM, InvalidInputError, InvalidUserIdError, PSMSettings, Tier
 
 LISBON = "I moved to Lisbon last spring with my dog Rex."
 
@@ -120,3 +121,10 @@ async def test_async_twins(psm: PSM) -> None:
     assert [m.text for m in await history.aget_messages()][-2:] == ["What is my dog called?", "Rex."]
     await history.aclear()
     assert await history.aget_messages() == []
+
+
+def test_bad_keys_are_refused(psm: PSM) -> None:
+    with pytest.raises(InvalidUserIdError):
+        PSMChatMessageHistory("*", "s1", psm=psm)
+    with pytest.raises(InvalidInputError):
+        PSMChatMessageHistory("alice", "", psm=psm)

@@ -185,3 +185,15 @@ def test_two_users_share_a_handler_but_never_each_others_feedback(psm: PSM) -> N
     assert {e["memory_id"] for e in bob_events} <= bob_ids
     assert alice_events and {e["memory_id"] for e in alice_events} <= alice_ids
     assert "corrected" not in {e["outcome"] for e in alice_events}
+
+
+def test_erasing_the_user_mid_conversation_drops_the_handlers_state_and_never_breaks_the_chat(psm: PSM) -> None:
+    seed(psm)
+    handler = PSMFeedbackCallbackHandler(psm)
+    chain = chat(psm, handler, ["Lisbon.", "Noted."])
+    chain.invoke({"input": "Where do I live?"}, config={"callbacks": [handler]})
+    psm.for_user("alice").erase()
+    assert handler.user_turn("alice", "No, that's wrong.", session_id="s1") == [], "nothing of an erased user is held"
+    out = chain.invoke({"input": "No, that's wrong."}, config={"callbacks": [handler]})
+    assert out["response"] == "Noted."
+    assert psm.feedback_log.outcomes("alice") == []
