@@ -168,3 +168,23 @@ def test_import_without_the_extra_names_the_pip_command() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "pip install 'psm-memory[langchain]'" in out.stdout
+
+
+def test_adapters_without_a_psm_share_one_default_local_psm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_psm import PSMChatMessageHistory, PSMMemoryMiddleware, PSMRetriever, _common
+
+    monkeypatch.setenv("PSM_HOME", str(tmp_path / "default-home"))
+    monkeypatch.setattr(_common, "_default", None)
+    memory = PSMMemory(user_id="alice")
+    try:
+        others = [
+            PSMRetriever(user_id="alice").psm,
+            PSMChatMessageHistory("alice", "s1").psm,
+            PSMMemoryMiddleware(user_id="alice").psm,
+        ]
+        assert all(p is memory.psm for p in others), "one embedded store has one writer per process"
+        assert memory.psm.settings.home == tmp_path / "default-home"
+        memory.save_context({"input": LISBON}, {"response": "Noted."})
+        assert PSMRetriever(user_id="alice").invoke("Where did I move?")[0].page_content == LISBON
+    finally:
+        memory.psm.close()
