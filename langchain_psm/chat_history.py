@@ -58,7 +58,7 @@ class PSMChatMessageHistory(BaseChatMessageHistory):
 
     def _records(self) -> list[MemoryRecord]:
         mem = self.user_memory
-        recs = {r.id: r for r in mem.records(Tier.EPISODIC) if r.session_id == self.session_id}
+        recs = {r.id: r for r in mem.records(Tier.EPISODIC, session_id=self.session_id)}
         for r in mem.working(self.session_id):
             recs[r.id] = r
         return sorted(recs.values(), key=lambda r: (r.observed_at, r.created_at))

@@ -119,6 +119,10 @@ class UserIndex:
             if not seq:
                 del self._sessions[record.session_id]
 
+    def session_records(self, session_id: str) -> list[MemoryRecord]:
+        """The stored records of one session, in time order."""
+        return [self.records[i] for _, i in self._sessions.get(session_id, ())]
+
     def neighbors(self, record: MemoryRecord) -> list[str]:
         """Ids of the stored turns just before and after ``record`` in its session."""
         if record.session_id is None:

@@ -333,14 +333,17 @@ class UserMemory:
             return item.record
         raise NotFoundError(record_id)
 
-    def records(self, tier: Tier | str | None = None) -> list[MemoryRecord]:
-        """Every persistent record of this user (of one tier when given), oldest first."""
+    def records(self, tier: Tier | str | None = None, *, session_id: str | None = None) -> list[MemoryRecord]:
+        """Every persistent record of this user (of one tier, of one session when given), oldest first."""
         idx = self._ensure_loaded()
         want = Tier(tier) if tier is not None else None
         with idx.lock:
-            recs = [r for r in idx.records.values() if want is None or r.tier is want]
+            pool = idx.session_records(session_id) if session_id is not None else list(idx.records.values())
+            recs = [r for r in pool if want is None or r.tier is want]
         if want is Tier.WORKING:
             recs = [it.record for it in self._working.items() if it.record.tier is Tier.WORKING]
+            if session_id is not None:
+                recs = [r for r in recs if r.session_id == session_id]
         return sorted(recs, key=lambda r: (r.observed_at, r.id))
 
     def working(self, session_id: str | None = None) -> list[MemoryRecord]:
