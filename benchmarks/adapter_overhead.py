@@ -293,7 +293,88 @@ def langchain_section(ctx: Context) -> list[Row]:
     return rows
 
 
-SECTIONS: dict[str, Callable[[Context], list[Row]]] = {"langchain": langchain_section}
+# -- llamaindex ---------------------------------------------------------------------------------------
+def llamaindex_section(ctx: Context) -> list[Row]:
+    import asyncio
+
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+    from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMChatStartEvent
+
+    from llamaindex_psm import PSMMemory, PSMMemoryBlock, install_feedback_handler, used_memory_ids
+
+    psm, rows = ctx.adapter_psm, []
+    ctx.core.wrap(psm.skill, ["is_correction"])
+    handler = install_feedback_handler()
+
+    # PSMMemory turn with feedback: put(user) + get + LLM start/end events + put(assistant)
+    #   vs  judge the previous answer + observe + recall + format + log_retrieval
+    d_mem, a_mem = ctx.users("li-memory")
+    memory = PSMMemory.from_defaults(psm=psm, user_id=a_mem.user_id, session_id="live")
+    prev: dict[str, Any] = {}
+
+    def mem_direct(i: int, user: str, bot: str) -> None:
+        if "d" in prev:
+            rid, answer, res = prev.pop("d")
+            if ctx.direct_psm.skill.is_correction(user, answer).is_correction:
+                d_mem.feedback(rid, "corrected", memory_ids=used_memory_ids(res, answer) or res.ids, source="llamaindex")
+            else:
+                used = used_memory_ids(res, answer)
+                if used:
+                    d_mem.feedback(rid, "helpful", memory_ids=used, source="llamaindex")
+                if len(used) < len(res.ids):
+                    d_mem.feedback(rid, "neutral", memory_ids=[m for m in res.ids if m not in used], source="llamaindex")
+        d_mem.observe(user, session_id="live")
+        res = d_mem.recall(user, k=16, token_budget=600)  # the adapter asks for k + the turns in its window
+        _ = res.format_context()
+        if res.memories:
+            prev["d"] = (d_mem.log_retrieval(res, run_id=uuid.uuid4().hex), bot, res)
+
+    def mem_adapter(i: int, user: str, bot: str) -> None:
+        memory.put(ChatMessage(role="user", content=user))
+        messages = memory.get()
+        span = f"bench-{i}"
+        handler.handle(LLMChatStartEvent(messages=messages, additional_kwargs={}, model_dict={}, span_id=span))
+        answer = ChatMessage(role="assistant", content=bot)
+        handler.handle(LLMChatEndEvent(messages=messages, response=ChatResponse(message=answer), span_id=span))
+        memory.put(answer)
+
+    rows.append(
+        measure(
+            ctx,
+            Row("llamaindex", "PSMMemory (chat engine turn, feedback on)", "is_correction + feedback + observe + recall + format + log_retrieval", "put + get + LLM start/end events + put"),
+            mem_direct, mem_adapter,
+        )
+    )  # fmt: skip
+
+    # PSMMemoryBlock: aget (recall for the latest message) + aput (a flushed exchange)  vs  recall + format + observe_many
+    d_blk, a_blk = ctx.users("li-block")
+    block = PSMMemoryBlock(psm=psm, user_id=a_blk.user_id, feedback=False)
+    loop = asyncio.new_event_loop()
+
+    def blk_direct(i: int, user: str, bot: str) -> None:
+        _ = d_blk.recall(user, k=8, token_budget=500).format_context()
+        d_blk.observe_many([{"text": user, "role": "user", "session_id": "live"}])
+
+    def blk_adapter(i: int, user: str, bot: str) -> None:
+        loop.run_until_complete(block.aget([ChatMessage(role="user", content=user)], session_id="live"))
+        loop.run_until_complete(
+            block.aput([ChatMessage(role="user", content=user), ChatMessage(role="assistant", content=bot)], session_id="live")
+        )
+
+    try:
+        rows.append(
+            measure(
+                ctx,
+                Row("llamaindex", "PSMMemoryBlock (one request + one flush)", "recall + format + observe_many", "aget + aput"),
+                blk_direct, blk_adapter,
+            )
+        )  # fmt: skip
+    finally:
+        loop.close()
+    return rows
+
+
+SECTIONS: dict[str, Callable[[Context], list[Row]]] = {"langchain": langchain_section, "llamaindex": llamaindex_section}
 
 
 # -- driver ------------------------------------------------------------------------------------------
