@@ -215,3 +215,20 @@ async def test_async_twins(baseline_psm):
     assert (await mem.aresolve(conflict.conflict_id, keep="both")).keep == "both"
     assert await mem.aend_session("day30")
     assert set(await baseline_psm.aconsolidate_all()) == {"alice"}
+
+
+def test_erase_during_a_pass_stops_it_and_leaves_nothing(baseline_psm):
+    mem = baseline_psm.for_user("alice")
+    observe(mem, RAMEN + BIKES_OLD, 0)
+
+    def hook(event):
+        if event == "facts":
+            mem.erase()  # the user asks to be forgotten while the pass runs
+
+    rep = baseline_psm.consolidation.consolidate("alice", hook=hook)
+    assert rep.aborted
+    assert mem.records() == [] and all(
+        baseline_psm.store.scan(mem.key, t) == [] for t in (Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL)
+    )
+    db = baseline_psm.consolidation.db
+    assert all(not db.query(f"SELECT 1 FROM {t} WHERE user_key=?", (mem.key,)) for t in ("journal", "passes", "conflicts"))

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
 from psm_core.consolidation.jobs import Job, JobQueue
-from psm_core.consolidation.pass_ import ConsolidationPass, PassReport, TextVectors
+from psm_core.consolidation.pass_ import ConsolidationPass, PassReport
 from psm_core.consolidation.review import Conflict, ReviewLog, resolve, review_queue
+from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.worker import Worker
 from psm_core.consolidation.writes import ConsolidationAborted, Hook, ledger
 from psm_core.stores.chroma import user_key

@@ -21,21 +21,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
 from psm_core.consolidation.plan import PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
+from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
 from psm_core.index import retrieval_text
 from psm_core.types import MemoryRecord, Status, Tier, utcnow
@@ -43,7 +41,7 @@ from psm_core.types import MemoryRecord, Status, Tier, utcnow
 if TYPE_CHECKING:
     from psm_core.memory import UserMemory
 
-__all__ = ["STEPS", "ConsolidationPass", "PassReport", "TextVectors"]
+__all__ = ["STEPS", "ConsolidationPass", "PassReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,33 +82,6 @@ def _pass_id(key: str, now: datetime, episodes: list[MemoryRecord], facts: list[
     """Deterministic id of a pass: the same snapshot at the same user time gives the same id."""
     parts = [key, now.isoformat(), *(f"{r.id}:{r.version}" for r in episodes), "|", *(f"{r.id}:{r.version}" for r in facts)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-
-class TextVectors:
-    """Embeddings of records' plain texts (what the skill compares), cached by record id and text."""
-
-    def __init__(self, embed: Callable[[list[str]], NDArray[np.float32]], size: int = 50_000) -> None:
-        self.embed = embed
-        self.size = size
-        self._cache: OrderedDict[tuple[str, int], NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(self, records: list[MemoryRecord]) -> NDArray[np.float32] | None:
-        if not records:
-            return None
-        keys = [(r.id, hash(r.text)) for r in records]
-        with self._lock:
-            missing = [k for k, key in enumerate(keys) if key not in self._cache]
-        fresh = self.embed([records[k].text for k in missing]) if missing else None
-        with self._lock:
-            for n, k in enumerate(missing):
-                self._cache[keys[k]] = fresh[n]  # type: ignore[index]
-            out = np.stack([self._cache[key] for key in keys]).astype(np.float32)
-            for key in keys:
-                self._cache.move_to_end(key)
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        return out
 
 
 class ConsolidationPass:
