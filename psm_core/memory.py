@@ -251,11 +251,13 @@ class UserMemory:
         token_budget: int | None = None,
         now: datetime | None = None,
         include_superseded: bool = False,
+        exclude_ids: Iterable[str] = (),
     ) -> RecallResult:
         """The ``k`` memories most worth surfacing for ``query`` (hybrid dense + BM25, weighed by the skill).
 
         ``tiers`` defaults to episodic, semantic and archival (add ``working`` for this session's
-        turns). Superseded facts are left out unless ``include_superseded``. Updates access statistics.
+        turns). Superseded facts are left out unless ``include_superseded``; ``exclude_ids`` (e.g. turns
+        already in the prompt) are never returned nor counted as recalled. Updates access statistics.
         """
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -266,14 +268,17 @@ class UserMemory:
             wanted = {Tier(t) for t in tiers} if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from exc
+        excluded = set(exclude_ids)
         idx = self._ensure_loaded()
         qv = self._psm.embed([q])[0]
         n = max(3 * k, 30)
         with idx.lock:
             when = now or self.now()
-            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n)
+            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded))
             if Tier.WORKING in wanted:
                 cands.extend(working_candidates(self._working.items(), q, qv, {c.record.id for c in cands}))
+            if excluded:
+                cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
             order = np.argsort(-scores, kind="stable")[:k]
             ranked = [

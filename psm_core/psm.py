@@ -121,6 +121,11 @@ class PSM:
                 mem = self._users[uid] = UserMemory(self, uid)
             return mem
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run (a closed PSM holds no lock and writes nothing more)."""
+        return self._closed
+
     def users(self) -> list[str]:
         """Ids of every user with persistent memories."""
         return self.store.users()

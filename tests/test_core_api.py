@@ -130,3 +130,13 @@ def test_feedback_log_is_content_free_and_erased(psm):
     assert view and all(isinstance(v, float | int) for row in view for v in row.values())
     mem.erase()
     assert psm.feedback_log.outcomes("dave") == [] and psm.feedback_log.training_view() == []
+
+
+def test_recall_exclude_ids_are_neither_returned_nor_touched(psm):
+    mem = psm.for_user("erin")
+    a = mem.remember("Erin's cat is called Mochi.")
+    b = mem.remember("Erin adopted a second cat, Tofu.")
+    res = mem.recall("Erin's cats", k=5, exclude_ids=[a.id])
+    assert res.ids == [b.id]
+    assert mem.get(a.id).recall_count == 0 and mem.get(b.id).recall_count == 1
+    assert not psm.closed
