@@ -207,3 +207,19 @@ def test_caching_embedder_and_vector_system(tmp_path: Path) -> None:
     vec.index(DOCS)
     assert vec.search("What breed is Ann's dog?", 2)[0].units == ("D1:1",)
     vec.close()
+
+
+def test_docs_example_runs_as_written(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "benchmarks.md").read_text(), flags=re.S)
+    assert blocks
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PSM_HOME": str(tmp_path / "home")}
+    for code in blocks:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Mia" in proc.stdout and "misses" in proc.stdout
