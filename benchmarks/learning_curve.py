@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,13 @@ def run_arm(arm: str, home: Path, skill: str, args: argparse.Namespace, checkpoi
             out["points"].append(point)
             bar.set_postfix_str(f"P@5 {ev['serving']['all']:.3f}")
         bar.close()
+        if arm == "learned" and args.keep_policy is not None and store.active_version():
+            dest = args.keep_policy / "policy"
+            shutil.rmtree(dest, ignore_errors=True)
+            v = store.active_version()
+            shutil.copytree(store.root / f"v{v}", dest / f"v{v}")
+            (dest / "active").write_text(f"{v}\n", encoding="utf-8")
+            out["kept_policy"] = str(dest / f"v{v}")
     return out
 
 
@@ -126,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-events", type=int, default=50, help="events the first policy update needs (default 50)")
     p.add_argument("--skill", default="mini", help="the untrained PSM's skill (default: the product default, mini)")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument(
+        "--keep-policy", type=Path, default=None, help="copy the final learned policy under DIR/policy (a PSM_HOME layout)"
+    )
     p.add_argument("--out", default="learning_curve", help="result file stem")
     args = p.parse_args(argv)
     command = "python -m benchmarks learning_curve " + " ".join(

@@ -11,7 +11,7 @@ import pytest
 from psm_core import PSM, PSMSettings
 from psm_core.cli import main as cli_main
 from psm_core.errors import ConfigurationError, NotFoundError
-from psm_core.feedback import PROFILE_TRAITS, FeedbackLog, PolicySkill, PolicyStore, UtilityPolicy
+from psm_core.feedback import PROFILE_KEYS, PROFILE_TRAITS, FeedbackLog, PolicySkill, PolicyStore, UtilityPolicy
 from psm_core.feedback.learn import events_from_view
 from psm_core.feedback.policy import DECAY_INPUTS, RANK_INPUTS
 from psm_core.skill import BaselinePolicy
@@ -47,7 +47,7 @@ def test_training_view_has_no_text_or_embedding(baseline_psm):
     _fill(baseline_psm)
     view = baseline_psm.feedback_log.training_view()
     assert len(view) == 3
-    allowed = {"rank", "score", "value", "retrieval", "t", "policy_version", *FEATURE_NAMES, *(f"p_{t}" for t in PROFILE_TRAITS)}
+    allowed = {"rank", "score", "value", "retrieval", "t", "policy_version", *FEATURE_NAMES, *(f"p_{t}" for t in PROFILE_KEYS)}
     for row in view:
         assert set(row) <= allowed
         assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in row.values())
@@ -59,16 +59,17 @@ def test_training_view_has_no_text_or_embedding(baseline_psm):
 def test_profile_tracks_which_memories_helped_and_is_erased(baseline_psm):
     _fill(baseline_psm)
     prof = baseline_psm.feedback_log.user_profile("dave")
-    assert set(prof) == set(PROFILE_TRAITS)
+    assert set(prof) == set(PROFILE_KEYS) == {*PROFILE_TRAITS, "mass"}
     assert prof["log_age_days"] < 0, "the helpful memories were the recent ones"
-    assert baseline_psm.feedback_log.user_profile("erin") == dict.fromkeys(PROFILE_TRAITS, 0.0)
+    assert prof["mass"] == pytest.approx(3 / 13), "3 outcomes against a prior of 10"
+    assert baseline_psm.feedback_log.user_profile("erin") == dict.fromkeys(PROFILE_KEYS, 0.0)
     # the next retrieval stores the profile as it was then (the learning context)
     mem = baseline_psm.for_user("dave")
     mem.feedback(mem.recall("garden", k=2), "neutral")
     last = [r for r in baseline_psm.feedback_log.training_view() if r["retrieval"] == 1]
     assert last and last[0]["p_log_age_days"] == pytest.approx(prof["log_age_days"])
     mem.erase()
-    assert baseline_psm.feedback_log.user_profile("dave") == dict.fromkeys(PROFILE_TRAITS, 0.0)
+    assert baseline_psm.feedback_log.user_profile("dave") == dict.fromkeys(PROFILE_KEYS, 0.0)
     assert baseline_psm.feedback_log.training_view() == []
 
 
@@ -94,6 +95,27 @@ def test_untrained_policy_is_identical_to_the_base_skill(baseline_psm):
     assert not np.allclose(trained.weigh("garden news", cands, T0), base.weigh("garden news", cands, T0))
     ratios = np.array(trained.decay_batch(recs)) / np.array(base.decay_batch(recs))
     assert np.all((ratios >= 0.5 - 1e-9) & (ratios <= 2 + 1e-9)) and not np.allclose(ratios, 1.0)
+
+
+def test_a_user_without_feedback_gets_exactly_the_base_skill(baseline_psm):
+    _fill(baseline_psm, "dave")
+    mem = baseline_psm.for_user("erin")  # same memories, no feedback
+    for text in ("I planted tomatoes in my garden yesterday.", "The garden fence needs repair after the storm."):
+        mem.observe(text, timestamp=T0)
+    base = BaselinePolicy()
+    trained = PolicySkill(base, _random_policy(7), profile=baseline_psm.feedback_log.user_profile)
+    from psm_core.candidates import gather_candidates
+    from psm_core.types import Tier
+
+    for user in ("erin", "dave"):
+        m = baseline_psm.for_user(user)
+        idx = m._ensure_loaded()
+        qv = baseline_psm.embed(["garden"])[0]
+        with idx.lock:
+            cands = gather_candidates(idx, baseline_psm.store, m.key, "garden", qv, {Tier.EPISODIC}, False, 30)
+        same = np.array_equal(trained.weigh("garden", cands, T0), base.weigh("garden", cands, T0))
+        same_decay = trained.decay_batch(m.records()) == base.decay_batch(m.records())
+        assert (same and same_decay) is (user == "erin"), user
 
 
 def test_policy_store_versions_activate_rollback_and_checksum(tmp_path):
@@ -174,7 +196,7 @@ def test_old_logs_are_migrated(tmp_path):
     log = FeedbackLog(path)
     try:
         cols = {r[1] for r in log._con.execute("PRAGMA table_info(retrievals)")}
-        assert {f"p_{t}" for t in PROFILE_TRAITS} <= cols
+        assert {f"p_{t}" for t in PROFILE_KEYS} <= cols
         assert log.counts()["retrievals"] == 1
     finally:
         log.close()

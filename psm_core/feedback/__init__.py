@@ -14,7 +14,7 @@ cli.py       `psm learn`
 from psm_core.feedback.learn import LearnReport, learn, update_policy
 from psm_core.feedback.log import OUTCOME_VALUES, FeedbackLog, Outcome
 from psm_core.feedback.policy import PolicySkill, UtilityPolicy
-from psm_core.feedback.profile import PROFILE_TRAITS
+from psm_core.feedback.profile import PROFILE_KEYS, PROFILE_TRAITS
 from psm_core.feedback.versions import PolicyStore
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LearnReport",
     "OUTCOME_VALUES",
     "Outcome",
+    "PROFILE_KEYS",
     "PROFILE_TRAITS",
     "PolicySkill",
     "PolicyStore",

@@ -8,6 +8,7 @@ rank head   pairwise logistic loss within each retrieval (better outcome above w
             the gap: helpful over corrected counts most) + a pointwise term weighted by |value|
             (so retrievals where everything was corrected teach too) + L2
 decay head  logistic regression of "helpful" on query-free record features (useful -> slower decay)
+scaling     ``z = (x - mass * mean) / std`` (see ``UtilityPolicy``): no feedback, no change
 gate        NDCG@k of the held-out retrievals re-ranked by base + residual: the new weights replace
             the current ones only when better by ``margin``; the decay head only when it beats a
             constant predictor's held-out log-loss
@@ -28,8 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.feedback.log import FeedbackLog
-from psm_core.feedback.policy import UtilityPolicy, decay_inputs, rank_inputs
-from psm_core.feedback.profile import PROFILE_TRAITS
+from psm_core.feedback.policy import UtilityPolicy, centred, decay_inputs, profile_mass, rank_inputs
+from psm_core.feedback.profile import PROFILE_KEYS
 from psm_core.feedback.versions import PolicyStore
 from psm_core.skill.features import FEATURE_NAMES
 
@@ -45,7 +46,7 @@ class Events:
     """Feedback events as arrays: one row per surfaced memory with an outcome, grouped by retrieval."""
 
     features: NDArray[np.float64]  # [n, FEATURE_NAMES]
-    profile: NDArray[np.float64]  # [n, PROFILE_TRAITS] (the user's profile when the retrieval was logged)
+    profile: NDArray[np.float64]  # [n, PROFILE_KEYS] (the user's profile when the retrieval was logged)
     base: NDArray[np.float64]  # [n] the base skill's score
     value: NDArray[np.float64]  # [n] outcome value in [-1, 1]
     group: NDArray[np.int64]  # [n] retrieval index 0..G-1, in time order
@@ -96,17 +97,17 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
             dropped.add(ret)
             continue
         f = np.array([float(r[n]) for n in FEATURE_NAMES])
-        p = np.array([float(r.get(f"p_{t}", 0.0)) for t in PROFILE_TRAITS])
+        p = np.array([float(r.get(f"p_{t}", 0.0)) for t in PROFILE_KEYS])
         s = float(r["score"])
         if pol is not None:
-            s -= float(pol.residual(rank_inputs(f, p))[0])
+            s -= float(pol.residual(rank_inputs(f, p), float(profile_mass(p)))[0])
         feats.append(f)
         profs.append(p)
         base.append(s)
         value.append(float(np.mean(m["values"])))
         group.append(gid.setdefault(ret, len(gid)))
     return Events(
-        np.array(feats).reshape(-1, len(FEATURE_NAMES)), np.array(profs).reshape(-1, len(PROFILE_TRAITS)),
+        np.array(feats).reshape(-1, len(FEATURE_NAMES)), np.array(profs).reshape(-1, len(PROFILE_KEYS)),
         np.array(base, dtype=np.float64), np.array(value, dtype=np.float64), np.array(group, dtype=np.int64),
         len(dropped),
     )  # fmt: skip
@@ -186,6 +187,15 @@ def _fit_rank(
     return _adam(grad, d + 1, iters, 0.05, progress)[:d]
 
 
+def _standardizer(x: NDArray[np.float64], mass: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``mean`` and ``std`` such that ``(x - mass * mean) / std`` is centred with unit variance over ``x``."""
+    if not len(x):
+        return np.zeros(x.shape[1]), np.ones(x.shape[1])
+    mean = x.sum(axis=0) / max(float(mass.sum()), 1e-9)
+    sd = (x - mass[:, None] * mean).std(axis=0)
+    return mean, np.asarray(np.where(sd > 1e-9, sd, 1.0), dtype=np.float64)
+
+
 def _logloss(logit: NDArray[np.float64], y: NDArray[np.float64], c: NDArray[np.float64]) -> float:
     return float((c * np.logaddexp(0.0, -y * logit)).sum() / max(c.sum(), 1e-9))
 
@@ -253,18 +263,17 @@ def learn(
     train, held = ev.take(np.arange(cut)), ev.take(np.arange(cut, G))
     rep.train_events, rep.holdout_events = cut, G - cut
     xt, xh = train.rank_x(), held.rank_x()
-    mean, std = xt.mean(axis=0), xt.std(axis=0)
-    std = np.where(std > 1e-9, std, 1.0)
-    w = _fit_rank(train, (xt - mean) / std, l2=l2, pointwise=pointwise, iters=iters, progress=progress)
+    mt, mh = profile_mass(train.profile), profile_mass(held.profile)
+    mean, std = _standardizer(xt, mt)
+    w = _fit_rank(train, centred(xt, mt, mean, std), l2=l2, pointwise=pointwise, iters=iters, progress=progress)
     cand = UtilityPolicy.zeros()
     cand.rank_mean, cand.rank_std, cand.rank_w = mean, std, w
     # decay head: logistic regression of "helpful" on query-free record features
     dt, dh = train.decay_x(), held.decay_x()
-    dmean, dstd = dt.mean(axis=0), dt.std(axis=0)
-    dstd = np.where(dstd > 1e-9, dstd, 1.0)
+    dmean, dstd = _standardizer(dt, mt)
     yt, yh = np.where(train.value > 0, 1.0, -1.0), np.where(held.value > 0, 1.0, -1.0)
     ct, ch = np.abs(train.value), np.abs(held.value)
-    zt, zh = (dt - dmean) / dstd, (dh - dmean) / dstd
+    zt, zh = centred(dt, mt, dmean, dstd), centred(dh, mh, dmean, dstd)
     prior = float(np.log(max((ct * (yt > 0)).sum(), 1e-6) / max((ct * (yt < 0)).sum(), 1e-6)))
 
     def dgrad(theta: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -281,8 +290,8 @@ def learn(
     # the gate
     cur = current or UtilityPolicy.zeros()
     rep.ndcg_base, rep.holdout_scored = ndcg(held.base, held.value, held.group, k)
-    rep.ndcg_current, _ = ndcg(held.base + cur.residual(xh), held.value, held.group, k)
-    rep.ndcg_candidate, _ = ndcg(held.base + cand.residual(xh), held.value, held.group, k)
+    rep.ndcg_current, _ = ndcg(held.base + cur.residual(xh, mh), held.value, held.group, k)
+    rep.ndcg_candidate, _ = ndcg(held.base + cand.residual(xh, mh), held.value, held.group, k)
     rep.seconds = round(time.perf_counter() - t0, 3)
     if rep.holdout_scored == 0:
         rep.reason = "no held-out event with both helpful and unhelpful memories to judge the update on"

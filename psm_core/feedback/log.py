@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_core.errors import InvalidInputError, NotFoundError
-from psm_core.feedback.profile import PROFILE_TRAITS, profile_increment, profile_vector
+from psm_core.feedback.profile import PROFILE_KEYS, PROFILE_TRAITS, profile_increment, profile_vector
 from psm_core.recall import RecallResult
 from psm_core.skill.base import Candidate
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_user ON outcomes(user_key, applied);
 CREATE TABLE IF NOT EXISTS profiles (user_key TEXT PRIMARY KEY, n REAL NOT NULL DEFAULT 0);
 """
-_PROFILE_COLS = [f"p_{t}" for t in PROFILE_TRAITS]
+_PROFILE_COLS = [f"p_{t}" for t in PROFILE_TRAITS]  # running sums (profiles table)
+_SNAPSHOT_COLS = [f"p_{k}" for k in PROFILE_KEYS]  # the profile when a retrieval was logged (retrievals table)
 _TRAIT_COLS = ", ".join(f'"{t}"' for t in PROFILE_TRAITS)
 _POLICY_VERSION = re.compile(r"\+policy-v(\d+)$")
 
@@ -103,9 +104,9 @@ class FeedbackLog:
 
     def _migrate(self) -> None:
         """Add the profile columns to logs written before profiles existed (idempotent)."""
-        for table in ("retrievals", "profiles"):
+        for table, columns in (("retrievals", _SNAPSHOT_COLS), ("profiles", _PROFILE_COLS)):
             have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
-            for col in _PROFILE_COLS:
+            for col in columns:
                 if col not in have:
                     self._con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" REAL NOT NULL DEFAULT 0')
 
@@ -145,8 +146,8 @@ class FeedbackLog:
         cols = ", ".join(["retrieval_id", "user_key", "memory_id", "rank", "score", *(f'"{n}"' for n in FEATURE_NAMES)])
         marks = ", ".join("?" * (5 + len(FEATURE_NAMES)))
         prof = self._profile(key)
-        rcols = ", ".join(["retrieval_id", "user_key", "run_id", "created_at", "user_time", "skill", *_PROFILE_COLS])
-        rmarks = ", ".join("?" * (6 + len(_PROFILE_COLS)))
+        rcols = ", ".join(["retrieval_id", "user_key", "run_id", "created_at", "user_time", "skill", *_SNAPSHOT_COLS])
+        rmarks = ", ".join("?" * (6 + len(_SNAPSHOT_COLS)))
         self._write(
             [
                 (
@@ -222,8 +223,8 @@ class FeedbackLog:
         return profile_vector(row[1:], row[0])
 
     def user_profile(self, user_id: str) -> dict[str, float]:
-        """The utility profile of ``user_id`` now (trait -> number; zeros without outcomes)."""
-        return dict(zip(PROFILE_TRAITS, self._profile(user_key(user_id)).tolist()))
+        """The utility profile of ``user_id`` now (:data:`PROFILE_KEYS` -> number; zeros without outcomes)."""
+        return dict(zip(PROFILE_KEYS, self._profile(user_key(user_id)).tolist()))
 
     def counts(self) -> dict[str, int]:
         """Numbers of retrievals, surfaced memories, outcomes and users with outcomes."""
@@ -279,10 +280,10 @@ class FeedbackLog:
 
         Also ``retrieval`` (an ordinal grouping the rows of one retrieval within this view, in time
         order; not the stored id), ``t`` (when it was logged, epoch seconds), ``policy_version``
-        (the utility policy that ranked it, 0 for none) and ``p_<trait>`` (the user's profile then).
+        (the utility policy that ranked it, 0 for none) and ``p_<key>`` (the user's profile then, :data:`PROFILE_KEYS`).
         """
         cols = ", ".join(f's."{n}"' for n in FEATURE_NAMES)
-        pcols = ", ".join(f'r."{c}"' for c in _PROFILE_COLS)
+        pcols = ", ".join(f'r."{c}"' for c in _SNAPSHOT_COLS)
         sql = (
             f"SELECT s.rank, s.score, {cols}, o.value, r.created_at, r.skill, {pcols}, r.rowid FROM surfaced s "
             "JOIN outcomes o ON o.retrieval_id = s.retrieval_id AND o.memory_id = s.memory_id "
@@ -304,7 +305,7 @@ class FeedbackLog:
             d["retrieval"] = ordinal.setdefault(row[-1], len(ordinal))
             d["t"] = row[k]
             d["policy_version"] = policy_version(row[k + 1])
-            d.update(zip(_PROFILE_COLS, row[k + 2 : -1]))
+            d.update(zip(_SNAPSHOT_COLS, row[k + 2 : -1]))
             out.append(d)
         return out
 

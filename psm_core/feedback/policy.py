@@ -2,12 +2,15 @@
 
 ```
 UtilityPolicy   linear scorer over content-free inputs (numbers only; zeros = no change)
-  rank inputs   FEATURE_NAMES of a candidate + trait x user-profile interactions
-  decay inputs  query-free record features + their profile interactions
+  rank inputs   FEATURE_NAMES x the user's evidence mass + trait x user-profile interactions
+  decay inputs  query-free record features x mass + their profile interactions
 PolicySkill     wraps any MemorySkill: weigh = base.weigh + residual, decay = base.decay * multiplier
 ```
 The profile (``psm_core.feedback.profile``) is the per-user context; the weights are shared and
-hold no user's content. Versions live under ``PSM_HOME/policy`` (``psm_core.feedback.versions``).
+hold no user's content. Every input is scaled by the user's evidence (mass or profile), so a user
+who has given no feedback gets exactly the base skill: a policy learned on one population never
+changes rankings for a user it knows nothing about. Versions live under ``PSM_HOME/policy``
+(``psm_core.feedback.versions``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from psm_core.feedback.profile import PROFILE_TRAITS
+from psm_core.feedback.profile import PROFILE_KEYS, PROFILE_TRAITS
 from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
 from psm_core.types import Event, MemoryRecord
@@ -32,7 +35,9 @@ __all__ = [
     "PolicySkill",
     "RANK_INPUTS",
     "UtilityPolicy",
+    "centred",
     "decay_inputs",
+    "profile_mass",
     "rank_inputs",
 ]
 
@@ -47,8 +52,9 @@ _TRAIT_IDX = [FEATURE_NAMES.index(t) for t in PROFILE_TRAITS]
 _DECAY_IDX = [FEATURE_NAMES.index(n) for n in DECAY_FEATURES]
 _DECAY_TRAITS = [i for i, t in enumerate(PROFILE_TRAITS) if t in DECAY_FEATURES]
 
-RANK_INPUTS: tuple[str, ...] = (*FEATURE_NAMES, *(f"{t}*profile" for t in PROFILE_TRAITS))
-DECAY_INPUTS: tuple[str, ...] = (*DECAY_FEATURES, *(f"{PROFILE_TRAITS[i]}*profile" for i in _DECAY_TRAITS))
+_MASS = PROFILE_KEYS.index("mass")
+RANK_INPUTS: tuple[str, ...] = (*(f"{n}*mass" for n in FEATURE_NAMES), *(f"{t}*profile" for t in PROFILE_TRAITS))
+DECAY_INPUTS: tuple[str, ...] = (*(f"{n}*mass" for n in DECAY_FEATURES), *(f"{PROFILE_TRAITS[i]}*profile" for i in _DECAY_TRAITS))
 DECAY_BOUND = math.log(2.0)
 """The decay multiplier stays within [1/2, 2] of the base schedule."""
 
@@ -56,18 +62,20 @@ DECAY_BOUND = math.log(2.0)
 def rank_inputs(features: NDArray[Any], profile: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rank inputs (rows of :data:`RANK_INPUTS`) from feature rows and the user's profile.
 
-    ``profile`` is one vector (:data:`PROFILE_TRAITS` order) or one row per feature row.
+    ``profile`` is one vector (:data:`PROFILE_KEYS` order) or one row per feature row.
     """
     f = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
-    return np.hstack([f, f[:, _TRAIT_IDX] * np.asarray(profile, dtype=np.float64)])
+    p = np.asarray(profile, dtype=np.float64)
+    mass = p[..., _MASS : _MASS + 1]
+    return np.hstack([f * mass, f[:, _TRAIT_IDX] * p[..., : len(PROFILE_TRAITS)]])
 
 
 def decay_inputs(features: NDArray[Any], profile: NDArray[np.float64]) -> NDArray[np.float64]:
     """Decay inputs (rows of :data:`DECAY_INPUTS`) from feature rows and the profile (one vector or one row each)."""
     f = np.asarray(features, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
-    p = np.asarray(profile, dtype=np.float64)[..., _DECAY_TRAITS]
+    p = np.asarray(profile, dtype=np.float64)
     traits = f[:, [_TRAIT_IDX[i] for i in _DECAY_TRAITS]]
-    return np.hstack([f[:, _DECAY_IDX], traits * p])
+    return np.hstack([f[:, _DECAY_IDX] * p[..., _MASS : _MASS + 1], traits * p[..., _DECAY_TRAITS]])
 
 
 def _zeros(n: int) -> NDArray[np.float64]:
@@ -80,9 +88,13 @@ def _ones(n: int) -> NDArray[np.float64]:
 
 @dataclass
 class UtilityPolicy:
-    """Shared weights: ``residual = ((x - mean) / std) . w`` and ``decay x exp(-clip(z . g))``.
+    """Shared weights: ``residual = z . w`` and ``decay x exp(-clip(z_d . g))`` with
+    ``z = (x - mass * mean) / std``.
 
-    ``version`` is 0 for a policy that was never saved. All arrays are float64 numbers, nothing else.
+    The mean is scaled by the user's evidence ``mass`` like the inputs themselves, so a user without
+    feedback (mass 0, all inputs 0) gets residual 0 and multiplier 1 exactly, and a user with plenty
+    of feedback gets the centred model that was trained. ``version`` is 0 for a policy that was never
+    saved. All arrays are float64 numbers, nothing else.
     """
 
     rank_mean: NDArray[np.float64]
@@ -124,15 +136,29 @@ class UtilityPolicy:
     def with_version(self, version: int) -> UtilityPolicy:
         return UtilityPolicy(**self.arrays(), version=version)
 
-    def residual(self, inputs: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Score residuals for rows of :data:`RANK_INPUTS`."""
-        z = (np.asarray(inputs, dtype=np.float64) - self.rank_mean) / self.rank_std
+    def residual(self, inputs: NDArray[np.float64], mass: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        """Score residuals for rows of :data:`RANK_INPUTS` of users with evidence ``mass`` (per row or one)."""
+        z = centred(inputs, mass, self.rank_mean, self.rank_std)
         return np.asarray(z @ self.rank_w, dtype=np.float64)
 
-    def decay_multiplier(self, inputs: NDArray[np.float64]) -> NDArray[np.float64]:
+    def decay_multiplier(self, inputs: NDArray[np.float64], mass: NDArray[np.float64] | float) -> NDArray[np.float64]:
         """Multipliers in [1/2, 2] of the base decay rate for rows of :data:`DECAY_INPUTS` (useful -> slower)."""
-        z = (np.asarray(inputs, dtype=np.float64) - self.decay_mean) / self.decay_std
+        z = centred(inputs, mass, self.decay_mean, self.decay_std)
         return np.asarray(np.exp(-np.clip(z @ self.decay_w, -DECAY_BOUND, DECAY_BOUND)), dtype=np.float64)
+
+
+def centred(
+    inputs: NDArray[np.float64], mass: NDArray[np.float64] | float, mean: NDArray[np.float64], std: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``(x - mass * mean) / std`` row by row (``mass`` per row or one for all)."""
+    x = np.asarray(inputs, dtype=np.float64)
+    m = np.asarray(mass, dtype=np.float64).reshape(-1, 1) if np.ndim(mass) else float(mass)
+    return np.asarray((x - m * mean) / std, dtype=np.float64)
+
+
+def profile_mass(profile: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The evidence mass of profile vectors (:data:`PROFILE_KEYS` order; one vector or rows)."""
+    return np.asarray(np.asarray(profile, dtype=np.float64)[..., _MASS], dtype=np.float64)
 
 
 ProfileFn = Callable[[str], Mapping[str, float]]
@@ -160,11 +186,11 @@ class PolicySkill(MemorySkill):
         return f"PolicySkill(base={self.base.name!r}, version={self.policy.version})"
 
     def profile_of(self, user_id: str) -> NDArray[np.float64]:
-        """The profile vector of ``user_id`` in :data:`PROFILE_TRAITS` order (zeros without a source)."""
+        """The profile vector of ``user_id`` in :data:`PROFILE_KEYS` order (zeros without a source)."""
         if self._profile is None:
-            return np.zeros(len(PROFILE_TRAITS))
+            return np.zeros(len(PROFILE_KEYS))
         p = self._profile(user_id)
-        return np.array([float(p.get(t, 0.0)) for t in PROFILE_TRAITS], dtype=np.float64)
+        return np.array([float(p.get(t, 0.0)) for t in PROFILE_KEYS], dtype=np.float64)
 
     # -- adjusted -------------------------------------------------------------------------------
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
@@ -173,7 +199,7 @@ class PolicySkill(MemorySkill):
             return scores
         feats = np.array([[f[n] for n in FEATURE_NAMES] for f in (candidate_features(c, now) for c in candidates)])
         profile = self.profile_of(candidates[0].record.user_id)
-        return scores + self.policy.residual(rank_inputs(feats, profile))
+        return scores + self.policy.residual(rank_inputs(feats, profile), float(profile_mass(profile)))
 
     def decay(self, record: MemoryRecord) -> float:
         return self.decay_batch([record])[0]
@@ -183,14 +209,15 @@ class PolicySkill(MemorySkill):
         if not records or not np.any(self.policy.decay_w):
             return rates
         profiles: dict[str, NDArray[np.float64]] = {}
-        rows = []
+        rows, masses = [], []
         for r in records:
             if r.user_id not in profiles:
                 profiles[r.user_id] = self.profile_of(r.user_id)
             f = candidate_features(Candidate(r), r.observed_at)
             row = np.array([[f[n] for n in FEATURE_NAMES]])
             rows.append(decay_inputs(row, profiles[r.user_id])[0])
-        mult = self.policy.decay_multiplier(np.vstack(rows))
+            masses.append(float(profile_mass(profiles[r.user_id])))
+        mult = self.policy.decay_multiplier(np.vstack(rows), np.array(masses))
         return [float(rate * m) for rate, m in zip(rates, mult)]
 
     # -- delegated ------------------------------------------------------------------------------

@@ -1,0 +1,128 @@
+"""No-regression check: LoCoMo development evidence recall@10 with and without a learned utility policy.
+
+``python -m benchmarks learning_locomo [--data PATH] [--policy DIR] [--limit N] [--skill mini]``
+
+One PSM home; per conversation one user that observes every session (``observe_many``: role =
+speaker, session id, real timestamps, metadata dia_id). Every question is asked twice on the same
+store, ``recall(question, k=10)`` with the untrained skill and with the skill wrapped by the learned
+policy (``DIR/policy``, a PSM_HOME layout, e.g. the one ``learning_curve --keep-policy`` writes);
+access statistics are restored after each recall (benchmarks.psm_system isolate mode), so neither
+arm sees the other's. LoCoMo users have given no feedback: their profile is zero and only the
+shared, user-independent part of the policy applies — the case of a new user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.data import DEFAULT_LOCOMO, LOCOMO_CATEGORIES, load_locomo
+from benchmarks.metrics import evidence_recall
+from benchmarks.psm_system import PsmSystem
+from psm_core.errors import ConfigurationError
+from psm_core.feedback import PolicySkill, PolicyStore
+
+__all__ = ["main"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_POLICY = RESULTS / "learning_curve_policy"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks learning_locomo", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_LOCOMO, help="LoCoMo JSON (official format)")
+    p.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="directory holding policy/ with an active version")
+    p.add_argument("--limit", type=int, default=None, help="first N conversations only")
+    p.add_argument("--skill", default="mini", help="the untrained skill (default: the product default)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument("--out", default="learning_locomo")
+    args = p.parse_args(argv)
+    command = "python -m benchmarks learning_locomo " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    if not args.data.exists():
+        print(f"skipped: LoCoMo development data not found at {args.data}")
+        return 0
+    policy = PolicyStore(args.policy / "policy").active()
+    if policy is None:
+        print(f"no active policy under {args.policy / 'policy'}: run learning_curve --keep-policy {args.policy} first")
+        return 1
+    from tqdm.auto import tqdm
+
+    from benchmarks.cache import default_embedder
+
+    convs = load_locomo(args.data)[: args.limit]
+    embedder = default_embedder()
+    scores: dict[str, dict[int, list[float]]] = {"untrained": {}, "learned": {}}
+    with tempfile.TemporaryDirectory(prefix="psm-learning-locomo-") as tmp:
+        try:
+            system = PsmSystem(Path(tmp) / "psm", embedder, unit_key="dia_id", skill=args.skill)
+        except ConfigurationError as exc:
+            print(f"  {args.skill} unavailable ({exc}); using the baseline policy", file=sys.stderr)
+            system = PsmSystem(Path(tmp) / "psm2", embedder, unit_key="dia_id", skill="baseline")
+        base = system.psm.skill
+        learned = PolicySkill(base, policy, profile=system.psm.feedback_log.user_profile)
+        try:
+            for conv in tqdm(convs, desc="conversations", file=sys.stderr):
+                user = conv.sample_id
+                system.ingest(
+                    user,
+                    [
+                        [
+                            {
+                                "text": t.text,
+                                "role": t.speaker,
+                                "session_id": f"{user}/session_{t.session}",
+                                "timestamp": t.time,
+                                "metadata": {"dia_id": t.dia_id},
+                            }
+                            for t in session
+                        ]  # fmt: skip
+                        for session in conv.sessions
+                    ],
+                )
+                for q in conv.questions:
+                    for arm, skill in (("untrained", base), ("learned", learned)):
+                        system.psm.skill = skill
+                        hits, _ = system.recall(user, q.question, args.k)
+                        covered = [u for h in hits for u in h.units]
+                        scores[arm].setdefault(q.category, []).append(evidence_recall(covered, q.evidence))
+                        system.restore(user)
+        finally:
+            system.psm.skill = base
+            skill_name = base.name
+            system.close()
+    table: dict[str, dict[str, Any]] = {}
+    for arm, by_cat in scores.items():
+        allv = [v for vs in by_cat.values() for v in vs]
+        table[arm] = {"all": float(np.mean(allv)), "questions": len(allv)}
+        table[arm].update({LOCOMO_CATEGORIES[c]: float(np.mean(v)) for c, v in sorted(by_cat.items())})
+    result = {
+        "command": command,
+        "skill": skill_name,
+        "policy": {"dir": str(args.policy), "version": policy.version},
+        "metric": f"LoCoMo dev evidence recall@{args.k} (fraction of evidence dia_ids in the top {args.k})",
+        "recall_at_k": table,
+        "delta_all": table["learned"]["all"] - table["untrained"]["all"],
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{args.out}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(f"\n{command}\nskill: {skill_name}; policy v{policy.version} from {args.policy}")
+    cols = ["all", *(LOCOMO_CATEGORIES[c] for c in sorted(LOCOMO_CATEGORIES))]
+    print(f"{'arm':>10} | " + " | ".join(f"{c:>11}" for c in cols))
+    for arm, row in table.items():
+        print(f"{arm:>10} | " + " | ".join(f"{row.get(c, float('nan')):>11.4f}" for c in cols))
+    print(f"delta R@{args.k} (learned - untrained): {result['delta_all']:+.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
