@@ -1,6 +1,7 @@
 """Feedback: the content-free log of retrievals and outcomes, and the utility policy learned from it.
 
 ```
+attribution.py  which surfaced memories an answer used; per-memory outcomes of the next user turn
 log.py       FeedbackLog: retrievals, surfaced memories (features), outcomes, user profiles (SQLite)
 profile.py   a user's utility profile: which traits their helpful memories had (numbers only)
 policy.py    UtilityPolicy (shared weights) and PolicySkill (wraps any MemorySkill)
@@ -11,6 +12,7 @@ cli.py       `psm learn`
 ```
 """
 
+from psm_core.feedback.attribution import group_by_outcome, memory_outcomes, used_memories
 from psm_core.feedback.learn import LearnReport, learn, update_policy
 from psm_core.feedback.log import OUTCOME_VALUES, FeedbackLog, Outcome
 from psm_core.feedback.policy import PolicySkill, UtilityPolicy
@@ -27,6 +29,9 @@ __all__ = [
     "PolicySkill",
     "PolicyStore",
     "UtilityPolicy",
+    "group_by_outcome",
     "learn",
+    "memory_outcomes",
     "update_policy",
+    "used_memories",
 ]
