@@ -10,11 +10,11 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
-from psm_core import PSM, MemoryRecord, RecallResult
+from psm_core import PSM, MemoryRecord, UserMemory
 from psm_core.errors import EmptyTextError, InvalidInputError
-from psm_core.text import clean_text, count_tokens
+from psm_core.text import clean_text
 
-__all__ = ["ROLE_OF_TYPE", "as_text", "default_psm", "pick_key", "record_to_message", "role_of", "top_k_except", "turn_events"]
+__all__ = ["ROLE_OF_TYPE", "as_text", "default_psm", "pick_key", "record_to_message", "role_of", "turn_events", "turn_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,11 @@ def default_psm() -> PSM:
     """The process-wide ``PSM.local()`` used when an adapter is built without ``psm=`` (closed at exit).
 
     An embedded store has one writer per process, so every adapter without an explicit PSM shares it.
+    Once it is closed, the next adapter built without ``psm=`` gets a fresh one.
     """
     global _default
     with _default_lock:
-        if _default is None:
+        if _default is None or _default.closed:
             _default = PSM.local()
             atexit.register(_default.close)
             logger.info("langchain_psm created the default PSM at %s", _default.settings.home)
@@ -101,10 +102,15 @@ def turn_events(
     return events
 
 
-def top_k_except(result: RecallResult, k: int, skip_ids: Collection[str] = (), skip_texts: Collection[str] = ()) -> RecallResult:
-    """``result`` without memories already in the prompt (by id or exact text), cut to ``k``."""
-    kept = [m for m in result.memories if m.id not in skip_ids and m.text not in skip_texts][:k]
-    if len(kept) == len(result.memories):
-        return result
-    tokens = sum(count_tokens(m.render()) for m in kept)
-    return RecallResult(query=result.query, memories=kept, now=result.now, tokens=tokens)
+def turn_ids(mem: UserMemory, session_id: str | None, texts: Collection[str]) -> set[str]:
+    """Ids of the stored turns of ``session_id`` whose text is one of ``texts`` (turns already in the prompt).
+
+    Pass them to ``recall(exclude_ids=...)`` so a turn the model already sees is never surfaced as a
+    memory of itself (nor counted as recalled).
+    """
+    if not texts:
+        return set()
+    recs = mem.working(session_id)
+    if session_id is not None:  # persistent turns of the session, from its per-session index
+        recs = [*recs, *mem.records(session_id=session_id)]
+    return {r.id for r in recs if r.text in texts}

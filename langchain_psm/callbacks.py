@@ -14,12 +14,16 @@ The link, step by step:
    retrieval under that run id (``mem.log_retrieval(result, run_id=str(run_id))``, content-free).
 3. When the run ends, the handler keeps its output (in process only, never logged).
 4. When the user's next turn arrives (the adapters call :meth:`FeedbackTracker.user_turn`), the
-   PSM's correction signal ``psm.skill.is_correction(user_turn, previous_answer)`` decides: a
-   correction logs ``corrected`` (the strongest negative signal) for every memory injected into the
-   corrected turn's runs; otherwise memories the answer used are logged ``helpful`` and the others
-   ``neutral``.
+   PSM's correction signal ``psm.skill.is_correction(user_turn, previous_answer)`` decides, by the
+   shared rule of :mod:`psm_core.feedback.attribution` (a memory is *used* when it shares a content
+   word with the answer that the question lacks): a correction logs ``corrected`` (the strongest
+   negative signal) for the used memories of each of the corrected turn's runs (every injected
+   memory when none can be attributed); otherwise used memories are logged ``helpful`` and the
+   others ``neutral``.
 5. :meth:`FeedbackTracker.feedback` records an explicit rating of a run (a score in [-1, 1] or an
    outcome name).
+
+Once the PSM is closed, the handler logs nothing more (LLM runs and user turns pass untouched).
 
 Pass the handler to the adapters (``feedback=handler``) *and* to the run's callbacks
 (``config={"callbacks": [handler]}``).
@@ -43,8 +47,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from psm_core import PSM, RecallResult
-from psm_core.errors import InvalidInputError, NotFoundError, PSMError
-from psm_core.lexical import tokenize
+from psm_core.errors import NotFoundError, PSMError
+from psm_core.feedback.attribution import group_by_outcome, memory_outcomes
 from psm_core.stores.chroma import user_key
 
 __all__ = ["AsyncPSMFeedbackCallbackHandler", "FeedbackTracker", "PSMFeedbackCallbackHandler"]
@@ -73,6 +77,7 @@ class _Run:
     retrieval_id: str
     memory_ids: list[str]
     texts: list[str]
+    question: str
     answer: str | None = None
 
 
@@ -83,16 +88,11 @@ def _prompt_text(messages: Sequence[Sequence[BaseMessage]]) -> str:
 class FeedbackTracker:
     """Links injected memories to LLM runs and turns the user's next turn into feedback events.
 
-    ``helpful_overlap``: share of a memory's content words that must appear in the answer for it to
-    count as used (``helpful``) when the user did not correct the answer. ``ttl_s``: how long an
-    expectation waits for its LLM run.
+    ``ttl_s``: how long an expectation waits for its LLM run.
     """
 
-    def __init__(self, psm: PSM, *, helpful_overlap: float = 0.5, ttl_s: float = 600.0) -> None:
-        if not 0.0 < helpful_overlap <= 1.0:
-            raise InvalidInputError(f"helpful_overlap must be in (0, 1], got {helpful_overlap!r}")
+    def __init__(self, psm: PSM, *, ttl_s: float = 600.0) -> None:
         self.psm = psm
-        self.helpful_overlap = helpful_overlap
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._pending: deque[_Injection] = deque(maxlen=_MAX_PENDING)
@@ -133,6 +133,9 @@ class FeedbackTracker:
             runs = [r for r in self._turns.pop((user_id, session_id), []) if r.answer is not None]
         if not runs or not text or not text.strip():
             return []
+        if self.psm.closed:
+            logger.debug("PSM closed: turn of user %s not judged", user_key(user_id)[:8])
+            return []
         answer = runs[-1].answer or ""
         try:
             correction = self.psm.skill.is_correction(text, answer)
@@ -140,18 +143,11 @@ class FeedbackTracker:
             logger.warning("no correction signal for user %s: %s", user_key(user_id)[:8], exc)
             return []
         mem = self.psm.for_user(user_id)
-        answer_tokens = set(tokenize(answer))
         for run in runs:
+            outcomes = memory_outcomes(answer, run.question, run.texts, corrected=correction.is_correction)
             try:
-                if correction.is_correction:
-                    mem.feedback(run.retrieval_id, "corrected", source=SOURCE)
-                    continue
-                used = [mid for mid, t in zip(run.memory_ids, run.texts) if self._used(t, answer_tokens)]
-                rest = [mid for mid in run.memory_ids if mid not in set(used)]
-                if used:
-                    mem.feedback(run.retrieval_id, "helpful", memory_ids=used, source=SOURCE)
-                if rest:
-                    mem.feedback(run.retrieval_id, "neutral", memory_ids=rest, source=SOURCE)
+                for outcome, ids in group_by_outcome(run.memory_ids, outcomes).items():
+                    mem.feedback(run.retrieval_id, outcome.value, memory_ids=ids, source=SOURCE)
             except PSMError as exc:  # e.g. the user was erased meanwhile: feedback never breaks the chat
                 logger.warning("feedback for run %s not recorded: %s", run.run_id, exc)
         logger.info(
@@ -187,6 +183,8 @@ class FeedbackTracker:
 
     # -- LLM events ---------------------------------------------------------------------------------
     def _started(self, run_id: UUID, prompt: str) -> None:
+        if self.psm.closed:
+            return
         matched = self._match(prompt)
         for inj in matched:
             try:
@@ -194,7 +192,7 @@ class FeedbackTracker:
             except PSMError as exc:
                 logger.warning("retrieval for run %s not logged: %s", run_id, exc)
                 continue
-            run = _Run(str(run_id), inj.user_id, inj.session_id, rid, inj.result.ids, list(inj.texts))
+            run = _Run(str(run_id), inj.user_id, inj.session_id, rid, inj.result.ids, list(inj.texts), inj.result.query)
             with self._lock:
                 self._runs.setdefault(run.run_id, []).append(run)
                 while len(self._runs) > _MAX_RUNS:
@@ -229,10 +227,6 @@ class FeedbackTracker:
                 self._pending.remove(inj)
         return matched
 
-    def _used(self, text: str, answer_tokens: set[str]) -> bool:
-        words = set(tokenize(text))
-        return bool(words) and len(words & answer_tokens) / len(words) >= self.helpful_overlap
-
     def _targets(self, run_id: str) -> list[tuple[str, str]]:
         with self._lock:
             known = [(r.user_id, r.retrieval_id) for r in self._runs.get(run_id, [])]
@@ -248,8 +242,8 @@ class FeedbackTracker:
 class PSMFeedbackCallbackHandler(FeedbackTracker, BaseCallbackHandler):
     """Sync callback handler: logs injected memories per LLM run and the user's verdict on the answer."""
 
-    def __init__(self, psm: PSM, *, helpful_overlap: float = 0.5, ttl_s: float = 600.0) -> None:
-        FeedbackTracker.__init__(self, psm, helpful_overlap=helpful_overlap, ttl_s=ttl_s)
+    def __init__(self, psm: PSM, *, ttl_s: float = 600.0) -> None:
+        FeedbackTracker.__init__(self, psm, ttl_s=ttl_s)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any) -> None:
         self._started(run_id, "\n".join(prompts))
@@ -266,8 +260,8 @@ class PSMFeedbackCallbackHandler(FeedbackTracker, BaseCallbackHandler):
 class AsyncPSMFeedbackCallbackHandler(FeedbackTracker, AsyncCallbackHandler):
     """Async callback handler: the same as :class:`PSMFeedbackCallbackHandler`, store writes off the loop."""
 
-    def __init__(self, psm: PSM, *, helpful_overlap: float = 0.5, ttl_s: float = 600.0) -> None:
-        FeedbackTracker.__init__(self, psm, helpful_overlap=helpful_overlap, ttl_s=ttl_s)
+    def __init__(self, psm: PSM, *, ttl_s: float = 600.0) -> None:
+        FeedbackTracker.__init__(self, psm, ttl_s=ttl_s)
 
     async def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any) -> None:
         await asyncio.to_thread(self._started, run_id, "\n".join(prompts))

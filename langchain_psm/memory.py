@@ -16,7 +16,7 @@ from langchain_classic.base_memory import BaseMemory
 from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import ConfigDict, Field
 
-from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, top_k_except, turn_events
+from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, turn_events
 from langchain_psm.callbacks import FeedbackTracker
 from psm_core import PSM, MemoryRecord, RecallResult, UserMemory
 from psm_core.errors import NotFoundError
@@ -91,9 +91,9 @@ class PSMMemory(BaseMemory):
             self.feedback.expect(self.user_id, result, session_id=self.session_id)
         return {self.memory_key: self._render(result, recent)}
 
-    def _recall(self, mem: UserMemory, query: str, skip: set[str]) -> RecallResult:
-        res = mem.recall(query, k=self.k + len(skip), tiers=self.tiers, token_budget=self.token_budget)
-        return top_k_except(res, self.k, skip_ids=skip)
+    def _recall(self, mem: UserMemory, query: str, in_prompt: set[str]) -> RecallResult:
+        """Recall for ``query``; the recent turns (``in_prompt``) are excluded, not fetched and dropped."""
+        return mem.recall(query, k=self.k, tiers=self.tiers, token_budget=self.token_budget, exclude_ids=in_prompt)
 
     def _render(self, result: RecallResult | None, recent: list[MemoryRecord]) -> str | list[BaseMessage]:
         context = result.format_context(self.header) if result is not None else ""

@@ -21,7 +21,7 @@ from langchain.agents.middleware import AgentMiddleware, AgentState, ModelReques
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from langchain_psm._common import default_psm, top_k_except, turn_events
+from langchain_psm._common import default_psm, turn_events, turn_ids
 from langchain_psm.callbacks import FeedbackTracker
 from langchain_psm.memory import DEFAULT_HEADER
 from psm_core import PSM, RecallResult
@@ -117,10 +117,9 @@ class PSMMemoryMiddleware(AgentMiddleware[AgentState[Any], Any]):
         if human is None or not human.text.strip():
             return None
         uid = self._user(request.runtime)
-        in_prompt = {str(m.text) for m in request.messages}
-        extra = min(len(in_prompt), 2 * self.k)
-        res = self.psm.for_user(uid).recall(human.text, k=self.k + extra, tiers=self.tiers, token_budget=self.token_budget)
-        res = top_k_except(res, self.k, skip_texts=in_prompt)
+        mem = self.psm.for_user(uid)
+        in_prompt = turn_ids(mem, self._session(), {m.text for m in request.messages})
+        res = mem.recall(human.text, k=self.k, tiers=self.tiers, token_budget=self.token_budget, exclude_ids=in_prompt)
         return (uid, res) if res.memories else None
 
     def _inject(self, request: ModelRequest[Any], recalled: tuple[str, RecallResult] | None) -> ModelRequest[Any]:

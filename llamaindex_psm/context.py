@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
 from psm_core.memory import UserMemory
-from psm_core.recall import RecallResult, fit_budget
+from psm_core.recall import RecallResult
 from psm_core.text import count_tokens
 
-__all__ = ["DEFAULT_HEADER", "latest_user_text", "message_text", "recall_context"]
+__all__ = ["DEFAULT_HEADER", "latest_user_text", "message_text", "recall_context", "session_turn_ids"]
 
 DEFAULT_HEADER = "Relevant memories about the user (from earlier conversations):"
 
@@ -46,14 +46,23 @@ def recall_context(
 ) -> tuple[RecallResult, str]:
     """Recall for ``query`` and render the prompt context (header included) within ``token_budget`` tokens.
 
-    Memories of ``session_id`` whose text is in ``exclude_texts`` (turns the LLM already sees in the
-    chat history) are left out, so a turn is never surfaced as a memory of itself.
+    Turns of ``session_id`` whose text is in ``exclude_texts`` (turns the LLM already sees in the
+    chat history) are excluded from the recall (``exclude_ids``), so a turn is never surfaced as a
+    memory of itself, nor counted as recalled.
     """
-    skip = {t for t in exclude_texts if t}
-    res = memory.recall(query, k=k + min(len(skip), k), token_budget=None)
-    fresh = [m for m in res.memories if not (m.record.session_id == session_id and m.text in skip)][:k]
     if token_budget is not None:  # the header counts against the budget too
         token_budget = max(1, token_budget - count_tokens(header + "\n"))
-    kept, used = fit_budget(fresh, token_budget)
-    result = RecallResult(query=res.query, memories=kept, now=res.now, tokens=used)
+    shown = session_turn_ids(memory, session_id, exclude_texts)
+    result = memory.recall(query, k=k, token_budget=token_budget, exclude_ids=shown)
     return result, result.format_context(header)
+
+
+def session_turn_ids(memory: UserMemory, session_id: str | None, texts: Iterable[str]) -> set[str]:
+    """Ids of the stored turns of ``session_id`` whose text is one of ``texts``."""
+    wanted = {t for t in texts if t}
+    if not wanted:
+        return set()
+    recs = memory.working(session_id)
+    if session_id is not None:  # persistent turns of the session, from its per-session index
+        recs = [*recs, *memory.records(session_id=session_id)]
+    return {r.id for r in recs if r.text in wanted}

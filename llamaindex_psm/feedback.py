@@ -11,8 +11,11 @@ that context, the recall is logged (``UserMemory.log_retrieval``, ``run_id`` = t
 when several live conversations offered the same context, the latest offer gets the call.
 The call's answer waits for the user's next message: the PSM's correction signal
 (``skill.is_correction``) marks the memories the answer used (all surfaced ones when none can be
-attributed) ``corrected``; otherwise used memories are ``helpful`` and the rest ``neutral``.
-Only ids and outcomes are written: the feedback log stays content-free.
+attributed) ``corrected``; otherwise used memories are ``helpful`` and the rest ``neutral``. The
+rule (a memory is used when it shares a content word with the answer that the question lacks) is
+:mod:`psm_core.feedback.attribution`, shared with the other adapters.
+Only ids and outcomes are written: the feedback log stays content-free. Trackers of a closed PSM
+receive no more events.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from llama_index.core.instrumentation.events.llm import (
 )
 
 from psm_core.errors import PSMError
-from psm_core.lexical import tokenize
+from psm_core.feedback.attribution import group_by_outcome, memory_outcomes, used_memories
+from psm_core.feedback.log import Outcome
 from psm_core.memory import UserMemory
+from psm_core.psm import PSM
 from psm_core.recall import RecallResult
 from psm_core.skill.base import MemorySkill
 
@@ -49,11 +54,12 @@ SOURCE = "llamaindex"
 
 
 def used_memory_ids(result: RecallResult, answer: str, query: str = "") -> list[str]:
-    """Ids of recalled memories the answer draws on: sharing a content word with it that the query lacks."""
-    answer_tokens = set(tokenize(answer)) - set(tokenize(query or result.query))
-    if not answer_tokens:
-        return []
-    return [m.id for m in result.memories if answer_tokens & set(tokenize(m.text))]
+    """Ids of recalled memories the answer draws on (:func:`psm_core.feedback.used_memories`).
+
+    ``query`` is the question the answer replies to (default: the recall's query).
+    """
+    used = used_memories(answer, query or result.query, result.memories)
+    return [m.id for m, u in zip(result.memories, used) if u]
 
 
 _SEQ = itertools.count()
@@ -79,19 +85,26 @@ class FeedbackTracker:
     """The feedback state of one conversation of one user. Thread-safe.
 
     ``offer`` the latest recall and its rendered context; the :class:`PSMFeedbackHandler` calls
-    ``on_llm_start``/``on_llm_end``; call ``on_user_message`` with each new user turn.
+    ``on_llm_start``/``on_llm_end``; call ``on_user_message`` with each new user turn. With ``psm``
+    (the PSM holding ``memory``) the tracker goes quiet once that PSM is closed.
     """
 
-    def __init__(self, memory: UserMemory, skill: MemorySkill, *, source: str = SOURCE) -> None:
+    def __init__(self, memory: UserMemory, skill: MemorySkill, *, source: str = SOURCE, psm: PSM | None = None) -> None:
         self.memory = memory
         self.skill = skill
         self.source = source
+        self.psm = psm
         self._lock = threading.Lock()
         self._offer: _Offer | None = None
         self._pending: _Pending | None = None
 
     def __repr__(self) -> str:
         return f"FeedbackTracker(user_id={self.memory.user_id!r})"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the tracker's PSM is closed (nothing more can be logged)."""
+        return self.psm is not None and self.psm.closed
 
     @property
     def last_retrieval_id(self) -> str | None:
@@ -137,7 +150,7 @@ class FeedbackTracker:
         """Judge the pending answer against the user's new turn; returns the outcome written (or None)."""
         with self._lock:
             pending, self._pending = self._pending, None
-        if pending is None or not text.strip():
+        if pending is None or not text.strip() or self.closed:
             return None
         try:
             return self._judge(pending, text)
@@ -147,19 +160,16 @@ class FeedbackTracker:
 
     def _judge(self, pending: _Pending, text: str) -> str:
         correction = self.skill.is_correction(text, pending.answer)
-        used = used_memory_ids(pending.result, pending.answer)
-        mem = self.memory
+        result = pending.result
+        outcomes = memory_outcomes(pending.answer, result.query, result.memories, corrected=correction.is_correction)
+        groups = group_by_outcome(result.ids, outcomes)
+        for outcome, ids in groups.items():
+            self.memory.feedback(pending.retrieval_id, outcome.value, memory_ids=ids, source=self.source)
         if correction.is_correction:
-            blamed = used or pending.result.ids
-            mem.feedback(pending.retrieval_id, "corrected", memory_ids=blamed, source=self.source)
-            logger.info("user %s corrected an answer: %d memories marked", mem.key[:8], len(blamed))
-            return "corrected"
-        if used:
-            mem.feedback(pending.retrieval_id, "helpful", memory_ids=used, source=self.source)
-        rest = [i for i in pending.result.ids if i not in set(used)]
-        if rest:
-            mem.feedback(pending.retrieval_id, "neutral", memory_ids=rest, source=self.source)
-        return "helpful" if used else "neutral"
+            blamed = len(groups.get(Outcome.CORRECTED, []))
+            logger.info("user %s corrected an answer: %d memories marked", self.memory.key[:8], blamed)
+            return Outcome.CORRECTED.value
+        return (Outcome.HELPFUL if Outcome.HELPFUL in groups else Outcome.NEUTRAL).value
 
 
 def _chat_text(messages: list[ChatMessage]) -> str:
@@ -183,7 +193,10 @@ class PSMFeedbackHandler(BaseEventHandler):
             self._trackers.add(tracker)
 
     def _live(self) -> list[FeedbackTracker]:
+        """The registered trackers whose PSM is open (trackers of a closed PSM are dropped)."""
         with self._tlock:
+            for tracker in [t for t in self._trackers if t.closed]:
+                self._trackers.discard(tracker)
             return list(self._trackers)
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:

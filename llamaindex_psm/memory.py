@@ -70,7 +70,7 @@ class PSMMemory(BaseMemory):
         if self.chat_store_key is None:
             self.chat_store_key = f"{self.user_id}:{self.session_id}"
         if self.feedback:
-            self._tracker = FeedbackTracker(self._mem, self.psm.skill)
+            self._tracker = FeedbackTracker(self._mem, self.psm.skill, psm=self.psm)
             install_feedback_handler().register(self._tracker)
 
     @classmethod

@@ -59,7 +59,7 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
     def model_post_init(self, __context: Any) -> None:
         self._mem = self.psm.for_user(self.user_id)
         if self.feedback:
-            self._tracker = FeedbackTracker(self._mem, self.psm.skill)
+            self._tracker = FeedbackTracker(self._mem, self.psm.skill, psm=self.psm)
             install_feedback_handler().register(self._tracker)
 
     @property
