@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from langchain.agents import create_agent
 from langchain_classic.chains import ConversationChain
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_psm import AsyncPSMFeedbackCallbackHandler, PSMFeedbackCallbackHandler, PSMMemory, PSMMemoryMiddleware
@@ -197,3 +197,46 @@ def test_erasing_the_user_mid_conversation_drops_the_handlers_state_and_never_br
     out = chain.invoke({"input": "No, that's wrong."}, config={"callbacks": [handler]})
     assert out["response"] == "Noted."
     assert psm.feedback_log.outcomes("alice") == []
+
+
+def test_a_correction_blames_only_the_memories_the_answer_used(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, ["You are allergic to peanuts.", "Good to know."])
+    cfg = {"callbacks": [handler, runs]}
+    chain.invoke({"input": "What am I allergic to?"}, config=cfg)
+    chain.invoke({"input": "No, that's wrong: I outgrew that allergy years ago."}, config=cfg)
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    assert len(surfaced) == 3, "the other facts reached the model too..."
+    events = psm.feedback_log.outcomes("alice")
+    assert [(e["retrieval_id"], e["memory_id"], e["outcome"]) for e in events] == [(rid, ids["peanuts"], "corrected")]
+
+
+def test_an_answer_using_one_word_of_a_memory_counts_it_helpful(psm: PSM) -> None:
+    ids = seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, ["Rex!", "He sounds lovely."])
+    cfg = {"callbacks": [handler, runs]}
+    chain.invoke({"input": "What is my dog called?"}, config=cfg)
+    chain.invoke({"input": "Thanks, he is a good boy."}, config=cfg)
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    events = {e["memory_id"]: e["outcome"] for e in psm.feedback_log.outcomes("alice") if e["retrieval_id"] == rid}
+    assert events == {m: "helpful" if m == ids["lisbon"] else "neutral" for m in surfaced}
+
+
+def test_nothing_is_logged_once_the_psm_is_closed(home: Path) -> None:
+    psm = PSM(PSMSettings(home=home))
+    seed(psm)
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chat(psm, handler, ["Lisbon."]).invoke({"input": "Where do I live?"}, config={"callbacks": [handler, runs]})
+    result = psm.for_user("alice").recall("Where do I live?", k=3)
+    handler.expect("alice", result, session_id="s1")
+    psm.close()
+    late = uuid4()
+    prompt = HumanMessage(content="\n".join(m.text for m in result.memories))
+    handler.on_chat_model_start({}, [[prompt]], run_id=late)  # the expected memories reach a model after close
+    assert handler.user_turn("alice", "No, that's wrong: I live in Porto.", session_id="s1") == []
+    with PSM(PSMSettings(home=home)) as reopened:
+        assert len(reopened.feedback_log.retrievals_for_run(runs.ids[0])) == 1
+        assert reopened.feedback_log.retrievals_for_run(str(late)) == []
+        assert reopened.feedback_log.outcomes("alice") == []

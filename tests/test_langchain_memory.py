@@ -79,6 +79,18 @@ def test_recent_turns_follow_the_memories_and_are_not_repeated(psm: PSM) -> None
     assert prompt.count(LISBON) == 1, "a turn in the recent window is not recalled a second time"
 
 
+def test_turns_in_the_recent_window_are_excluded_from_recall_not_counted_as_recalled(psm: PSM) -> None:
+    mem = psm.for_user("alice")
+    chain = conversation(psm, "alice", "s1", ["Lisbon is lovely!"])
+    chain.invoke({"input": LISBON})
+    [turn] = [r for r in mem.records() if r.text == LISBON]
+    in_window = chain.memory.load_memory_variables({"input": "Where did I move with my dog?"})  # type: ignore[union-attr]
+    assert in_window["history"].count(LISBON) == 1
+    assert mem.get(turn.id).recall_count == 0, "a turn the prompt already holds was never recalled"
+    elsewhere = PSMMemory(psm=psm, user_id="alice", session_id="s2").load_memory_variables({"input": "Where did I move?"})
+    assert LISBON in elsewhere["history"] and mem.get(turn.id).recall_count == 1
+
+
 def test_llmchain_with_messages_and_a_token_budget(psm: PSM) -> None:
     mem = psm.for_user("alice")
     mem.remember("Alice is allergic to peanuts.", kind="fact")
@@ -188,3 +200,19 @@ def test_adapters_without_a_psm_share_one_default_local_psm(tmp_path: Path, monk
         assert PSMRetriever(user_id="alice").invoke("Where did I move?")[0].page_content == LISBON
     finally:
         memory.psm.close()
+
+
+def test_a_closed_default_psm_is_replaced_by_a_fresh_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_psm import _common
+
+    monkeypatch.setenv("PSM_HOME", str(tmp_path / "default-home"))
+    monkeypatch.setattr(_common, "_default", None)
+    first = PSMMemory(user_id="alice")
+    first.save_context({"input": LISBON}, {"response": "Noted."})
+    first.psm.close()
+    again = PSMMemory(user_id="alice")
+    try:
+        assert again.psm is not first.psm and not again.psm.closed
+        assert LISBON in again.load_memory_variables({"input": "Where did I move?"})["history"]
+    finally:
+        again.psm.close()
