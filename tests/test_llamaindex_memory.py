@@ -324,3 +324,42 @@ def test_two_live_sessions_with_the_same_memories_get_their_own_feedback(psm):
     outcomes = {(r["retrieval_id"], r["outcome"]) for r in psm.feedback_log.outcomes("alice")}
     assert (thu_rid, "corrected") in outcomes and (wed_rid, "helpful") in outcomes
     assert (wed_rid, "corrected") not in outcomes and (thu_rid, "helpful") not in outcomes
+
+
+def test_turns_in_the_window_are_excluded_from_recall_and_never_counted_as_recalled(psm):
+    memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="monday")
+    memory.put(ChatMessage(role="user", content=PIXEL))
+    [turn] = [r for r in memory.user_memory.records() if r.text == PIXEL]
+    assert memory.get(input="What is my dog called?") == memory.get_all()  # the turn is in the window already
+    assert memory.last_recall is not None and turn.id not in memory.last_recall.ids
+    assert memory.user_memory.get(turn.id).recall_count == 0, "excluded from recall, not fetched and dropped"
+    other = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday")
+    assert PIXEL in other.get(input="What is my dog called?")[0].content
+    assert memory.user_memory.get(turn.id).recall_count == 1
+
+
+def test_a_closed_psm_gets_no_more_feedback(home, caplog):
+    from llama_index.core.instrumentation.events.llm import LLMCompletionStartEvent
+
+    from llamaindex_psm import install_feedback_handler
+    from psm_core import PSM, PSMSettings
+
+    psm = PSM(PSMSettings(home=home))
+    session_one(psm)
+    memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday")
+    SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=memory).chat("What is my dog called?")
+    assert memory.tracker.last_retrieval_id is not None  # the answer awaits the user's next turn
+    food = memory.user_memory.recall("What do I like to eat?", k=3)
+    context = food.format_context(memory.header)
+    memory.tracker.offer(food, context)  # a new recall offered, not yet sent to an LLM
+    assert not memory.tracker.closed
+    psm.close()
+    assert memory.tracker.closed
+    install_feedback_handler().handle(
+        LLMCompletionStartEvent(prompt=context, additional_kwargs={}, model_dict={}, span_id="late")
+    )
+    assert memory.tracker.on_user_message("No, that's wrong.") is None
+    assert "failed" not in caplog.text and "not recorded" not in caplog.text, "nothing was even attempted"
+    with PSM(PSMSettings(home=home)) as reopened:
+        assert reopened.feedback_log.retrievals_for_run("late") == []
+        assert reopened.feedback_log.outcomes("alice") == [], "the correction after close was not logged"
