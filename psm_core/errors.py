@@ -10,6 +10,7 @@ PSMError
 ├── NotFoundError             no such record for this user (also a KeyError)
 ├── VersionConflictError      optimistic-concurrency check failed
 ├── StoreLockedError          another process holds PSM_HOME for writing
+├── PSMClosedError            the PSM was closed; open a new one
 ├── StoreError                the backing store failed (Chroma, SQLite)
 ├── SkillError                the memory skill failed or produced invalid output
 └── MissingDependencyError    an optional extra is not installed (also an ImportError)
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidUserIdError",
     "MissingDependencyError",
     "NotFoundError",
+    "PSMClosedError",
     "PSMError",
     "SkillError",
     "StoreError",
@@ -109,6 +111,13 @@ class StoreLockedError(PSMError):
             f"{path} is locked by another process: an embedded store has one writer. "
             "Close the other process, or run a Chroma server (PSM_CHROMA_URL) for many processes"
         )
+
+
+class PSMClosedError(PSMError):
+    """The PSM was closed: its lock is released and it writes nothing more."""
+
+    def __init__(self) -> None:
+        super().__init__("this PSM is closed: open a new one (PSM.local() or PSM(settings)) to keep using the store")
 
 
 class StoreError(PSMError):

@@ -12,6 +12,7 @@ import re
 import threading
 
 import numpy as np
+import Stemmer
 from numpy.typing import NDArray
 
 __all__ = ["BM25Index", "tokenize"]
@@ -29,15 +30,18 @@ STOPWORDS = frozenset(
 )
 
 
+_STEMMER = Stemmer.Stemmer("english")
+_STEMS: dict[str, str] = {}
+
+
 def _stem(word: str) -> str:
-    if len(word) <= 4 or not word.isalpha():
-        return word
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith("ss"):
-                return word
-            return word[: -len(suffix)] + keep
-    return word
+    """Snowball (Porter 2) English stem, cached: "beagles"/"beagle" and "hiking"/"hiked" meet."""
+    stem = _STEMS.get(word)
+    if stem is None:
+        stem = _STEMMER.stemWord(word)
+        if len(_STEMS) < 500_000:
+            _STEMS[word] = stem
+    return stem
 
 
 def tokenize(text: str) -> list[str]:

@@ -130,6 +130,7 @@ class UserMemory:
 
         Events may be :class:`Event`, dicts with the ``observe`` arguments, or plain strings.
         """
+        self._psm._check_open()
         evs = [self._coerce(e) for e in events]
         if not evs:
             return []
@@ -212,6 +213,7 @@ class UserMemory:
         record_id: str | None = None,
     ) -> MemoryRecord:
         """Store ``text`` explicitly (no gate) in a persistent tier; semantic by default."""
+        self._psm._check_open()
         cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
         try:
             tier = Tier(tier)
@@ -259,6 +261,7 @@ class UserMemory:
         turns). Superseded facts are left out unless ``include_superseded``; ``exclude_ids`` (e.g. turns
         already in the prompt) are never returned nor counted as recalled. Updates access statistics.
         """
+        self._psm._check_open()
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise InvalidInputError(f"k must be a positive int, got {k!r}")
@@ -362,6 +365,7 @@ class UserMemory:
     # -- changing -------------------------------------------------------------------------------
     def update(self, record_id: str, *, expected_version: int | None = None, **changes: Any) -> MemoryRecord:
         """Change fields of a persistent record (optimistic concurrency with ``expected_version``)."""
+        self._psm._check_open()
         bad = set(changes) - _UPDATABLE
         if bad:
             raise InvalidInputError(f"cannot update {sorted(bad)}; updatable fields: {sorted(_UPDATABLE)}")
@@ -395,6 +399,7 @@ class UserMemory:
 
     def forget(self, record_id: str) -> None:
         """Delete one record of this user from every tier; :class:`NotFoundError` when absent."""
+        self._psm._check_open()
         idx = self._ensure_loaded()
         with idx.lock:
             rec = idx.remove(record_id)
@@ -408,6 +413,7 @@ class UserMemory:
 
     def erase(self) -> None:
         """Erase everything of this user: every tier, buffers, logs and queued jobs."""
+        self._psm._check_open()
         with self._index.lock:
             self._psm.store.delete_user(self.user_id)
             self._index.clear()
@@ -423,6 +429,7 @@ class UserMemory:
     # -- feedback -------------------------------------------------------------------------------
     def log_retrieval(self, result: RecallResult, *, run_id: str | None = None) -> str:
         """Record that ``result``'s memories reached an LLM (content-free); returns the retrieval id."""
+        self._psm._check_open()
         return self._psm.feedback_log.log_retrieval(self.user_id, result, skill=self._psm.skill.name, run_id=run_id)
 
     def feedback(
@@ -439,6 +446,7 @@ class UserMemory:
         ``retrieval`` is an id from :meth:`log_retrieval` or a :class:`RecallResult` (logged now).
         Returns the retrieval id. Effects on strength are applied by the consolidation pass.
         """
+        self._psm._check_open()
         rid = self.log_retrieval(retrieval) if isinstance(retrieval, RecallResult) else retrieval
         self._psm.feedback_log.log_outcome(self.user_id, rid, outcome, memory_ids=memory_ids, score=score, source=source)
         return rid

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from psm_core.config import PSMSettings
 from psm_core.embeddings import Embedder, load_embedder
-from psm_core.errors import StoreLockedError
+from psm_core.errors import PSMClosedError, StoreLockedError
 from psm_core.feedback.log import FeedbackLog
 from psm_core.memory import UserMemory
 from psm_core.skill import MemorySkill, load_skill
@@ -114,12 +114,17 @@ class PSM:
     # -- users ----------------------------------------------------------------------------------
     def for_user(self, user_id: str) -> UserMemory:
         """The memory of ``user_id`` (validated; never a wildcard)."""
+        self._check_open()
         uid = validate_user_id(user_id)
         with self._users_lock:
             mem = self._users.get(uid)
             if mem is None:
                 mem = self._users[uid] = UserMemory(self, uid)
             return mem
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PSMClosedError()
 
     @property
     def closed(self) -> bool:

@@ -140,3 +140,21 @@ def test_recall_exclude_ids_are_neither_returned_nor_touched(psm):
     assert res.ids == [b.id]
     assert mem.get(a.id).recall_count == 0 and mem.get(b.id).recall_count == 1
     assert not psm.closed
+
+
+def test_a_closed_psm_refuses_every_call(home):
+    from psm_core import PSMClosedError
+
+    psm = PSM(PSMSettings(home=home))
+    mem = psm.for_user("frank")
+    rec = mem.remember("Frank speaks Finnish.")
+    psm.close()
+    for call in (
+        lambda: mem.observe("more"), lambda: mem.remember("x"), lambda: mem.recall("x"),
+        lambda: mem.update(rec.id, strength=0.1), lambda: mem.forget(rec.id), lambda: mem.erase(),
+        lambda: mem.feedback("rid", "helpful"), lambda: psm.for_user("frank"),
+    ):  # fmt: skip
+        with pytest.raises(PSMClosedError):
+            call()
+    with PSM(PSMSettings(home=home)) as again:  # the lock was released
+        assert again.for_user("frank").get(rec.id).text == "Frank speaks Finnish."

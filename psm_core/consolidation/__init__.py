@@ -20,7 +20,6 @@ from psm_core.consolidation.worker import Worker
 from psm_core.consolidation.writes import ConsolidationAborted
 
 __all__ = [
-    "STEPS",
     "Conflict",
     "ConsolidationAborted",
     "ConsolidationConfig",
@@ -31,6 +30,7 @@ __all__ = [
     "PassPlan",
     "PassReport",
     "ReviewLog",
+    "STEPS",
     "Worker",
     "fact_id",
 ]
