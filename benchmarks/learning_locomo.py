@@ -7,8 +7,13 @@ speaker, session id, real timestamps, metadata dia_id). Every question is asked 
 store, ``recall(question, k=10)`` with the untrained skill and with the skill wrapped by the learned
 policy (``DIR/policy``, a PSM_HOME layout, e.g. the one ``learning_curve --keep-policy`` writes);
 access statistics are restored after each recall (benchmarks.psm_system isolate mode), so neither
-arm sees the other's. LoCoMo users have given no feedback: their profile is zero and only the
-shared, user-independent part of the policy applies — the case of a new user.
+arm sees the other's. Two phases per conversation:
+
+* no_feedback    every question; the user has given no feedback (profile zero): the policy must
+                 leave the ranking exactly as it is
+* with_feedback  the odd questions are answered first with feedback through the real API (helpful:
+                 memories covering an evidence turn; irrelevant: the others; corrected: none did),
+                 then the even questions are evaluated with the user's profile built from it
 """
 
 from __future__ import annotations
@@ -33,6 +38,23 @@ __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_POLICY = RESULTS / "learning_curve_policy"
+
+
+def _sessions(conv: Any) -> list[list[dict[str, Any]]]:
+    user = conv.sample_id
+    return [
+        [
+            {
+                "text": t.text,
+                "role": t.speaker,
+                "session_id": f"{user}/session_{t.session}",
+                "timestamp": t.time,
+                "metadata": {"dia_id": t.dia_id},
+            }
+            for t in session
+        ]  # fmt: skip
+        for session in conv.sessions
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
     convs = load_locomo(args.data)[: args.limit]
     embedder = default_embedder()
-    scores: dict[str, dict[int, list[float]]] = {"untrained": {}, "learned": {}}
+    phases = ("no_feedback", "with_feedback")
+    scores: dict[str, dict[str, dict[int, list[float]]]] = {ph: {"untrained": {}, "learned": {}} for ph in phases}
+    fb_counts = {"helpful": 0, "corrected": 0, "retrievals": 0}
     with tempfile.TemporaryDirectory(prefix="psm-learning-locomo-") as tmp:
         try:
             system = PsmSystem(Path(tmp) / "psm", embedder, unit_key="dia_id", skill=args.skill)
@@ -70,57 +94,78 @@ def main(argv: list[str] | None = None) -> int:
             system = PsmSystem(Path(tmp) / "psm2", embedder, unit_key="dia_id", skill="baseline")
         base = system.psm.skill
         learned = PolicySkill(base, policy, profile=system.psm.feedback_log.user_profile)
+        arms = (("untrained", base), ("learned", learned))
+
+        def ask(phase: str, user: str, q: Any) -> None:
+            for arm, skill in arms:
+                system.psm.skill = skill
+                hits, _ = system.recall(user, q.question, args.k)
+                covered = [u for h in hits for u in h.units]
+                scores[phase][arm].setdefault(q.category, []).append(evidence_recall(covered, q.evidence))
+                system.restore(user)
+
         try:
             for conv in tqdm(convs, desc="conversations", file=sys.stderr):
                 user = conv.sample_id
-                system.ingest(
-                    user,
-                    [
-                        [
-                            {
-                                "text": t.text,
-                                "role": t.speaker,
-                                "session_id": f"{user}/session_{t.session}",
-                                "timestamp": t.time,
-                                "metadata": {"dia_id": t.dia_id},
-                            }
-                            for t in session
-                        ]  # fmt: skip
-                        for session in conv.sessions
-                    ],
-                )
-                for q in conv.questions:
-                    for arm, skill in (("untrained", base), ("learned", learned)):
-                        system.psm.skill = skill
-                        hits, _ = system.recall(user, q.question, args.k)
-                        covered = [u for h in hits for u in h.units]
-                        scores[arm].setdefault(q.category, []).append(evidence_recall(covered, q.evidence))
-                        system.restore(user)
+                system.ingest(user, _sessions(conv))
+                for q in conv.questions:  # phase 1: a user who has given no feedback
+                    ask("no_feedback", user, q)
+                # phase 2: feedback on every other question (untrained skill serving), then the rest
+                system.psm.skill = base
+                mem = system.memory(user)
+                for q in conv.questions[1::2]:
+                    if not q.evidence:
+                        continue
+                    res = mem.recall(q.question, k=args.k)
+                    rid = mem.log_retrieval(res)
+                    good = [m.id for m in res.memories if set(system.units_of(mem, m.record)) & set(q.evidence)]
+                    fb_counts["retrievals"] += 1
+                    if good:
+                        mem.feedback(rid, "helpful", memory_ids=good, source="locomo-evidence")
+                        rest = [i for i in res.ids if i not in good]
+                        if rest:
+                            mem.feedback(rid, "irrelevant", memory_ids=rest, source="locomo-evidence")
+                        fb_counts["helpful"] += 1
+                    else:
+                        mem.feedback(rid, "corrected", source="locomo-evidence")
+                        fb_counts["corrected"] += 1
+                system.snapshot(user)
+                for q in conv.questions[0::2]:
+                    ask("with_feedback", user, q)
         finally:
             system.psm.skill = base
             skill_name = base.name
             system.close()
-    table: dict[str, dict[str, Any]] = {}
-    for arm, by_cat in scores.items():
-        allv = [v for vs in by_cat.values() for v in vs]
-        table[arm] = {"all": float(np.mean(allv)), "questions": len(allv)}
-        table[arm].update({LOCOMO_CATEGORIES[c]: float(np.mean(v)) for c, v in sorted(by_cat.items())})
-    result = {
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    for phase in phases:
+        tables[phase] = {}
+        for arm, by_cat in scores[phase].items():
+            allv = [v for vs in by_cat.values() for v in vs]
+            row: dict[str, Any] = {"all": float(np.mean(allv)), "questions": len(allv)}
+            row.update({LOCOMO_CATEGORIES[c]: float(np.mean(v)) for c, v in sorted(by_cat.items())})
+            tables[phase][arm] = row
+    result: dict[str, Any] = {
         "command": command,
         "skill": skill_name,
         "policy": {"dir": str(args.policy), "version": policy.version},
         "metric": f"LoCoMo dev evidence recall@{args.k} (fraction of evidence dia_ids in the top {args.k})",
-        "recall_at_k": table,
-        "delta_all": table["learned"]["all"] - table["untrained"]["all"],
+        "no_feedback": "every question, users who have given no feedback (profile zero)",
+        "with_feedback": "odd questions first answered with feedback (helpful = memories covering evidence), "
+        "then the even questions evaluated",
+        "feedback_given": fb_counts,
+        "recall_at_k": tables,
+        "delta_all": {ph: tables[ph]["learned"]["all"] - tables[ph]["untrained"]["all"] for ph in phases},
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.out}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"\n{command}\nskill: {skill_name}; policy v{policy.version} from {args.policy}")
     cols = ["all", *(LOCOMO_CATEGORIES[c] for c in sorted(LOCOMO_CATEGORIES))]
-    print(f"{'arm':>10} | " + " | ".join(f"{c:>11}" for c in cols))
-    for arm, row in table.items():
-        print(f"{arm:>10} | " + " | ".join(f"{row.get(c, float('nan')):>11.4f}" for c in cols))
-    print(f"delta R@{args.k} (learned - untrained): {result['delta_all']:+.4f}")
+    for phase in phases:
+        print(f"\n{phase}: {result[phase]}")
+        print(f"{'arm':>10} | " + " | ".join(f"{c:>11}" for c in cols) + " | questions")
+        for arm, row in tables[phase].items():
+            print(f"{arm:>10} | " + " | ".join(f"{row.get(c, float('nan')):>11.4f}" for c in cols) + f" | {row['questions']}")
+        print(f"delta R@{args.k} (learned - untrained): {result['delta_all'][phase]:+.4f}")
     return 0
 
 

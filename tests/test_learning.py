@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from psm_core import PSM, PSMSettings
 from psm_core.feedback import PolicySkill, PolicyStore, learn, update_policy
 from psm_core.feedback.learn import Events, events_from_view
-from psm_core.feedback.policy import DECAY_INPUTS, RANK_INPUTS
+from psm_core.feedback.policy import DECAY_INPUTS, RANK_INPUTS, RELEVANCE_INPUTS
 from psm_core.feedback.simulate import Simulation
 from psm_core.types import utcnow
 
@@ -39,6 +39,10 @@ def test_learning_raises_precision_at_5(sim: Simulation) -> None:
     assert res["learned"]["all"] >= res["untrained"]["all"] + 0.15, res
     assert res["learned"]["all"] >= sim.before["all"] + 0.15  # type: ignore[attr-defined]
     assert sim.online_effects == "consolidation"
+    policy = psm.skill.policy
+    relevance = [RANK_INPUTS.index(n) for n in RELEVANCE_INPUTS]
+    assert np.all(policy.rank_w[relevance] >= 0), "utility may re-weigh relevance, never invert it"
+    assert 0 < policy.rank_bound[0] < 1, "the trust region is a fraction of the baseline's score range"
     assert psm.feedback_log.pending_effects(sim.users[0].user_id) == [], "the consolidation pass applied the outcomes"
 
 
@@ -58,6 +62,7 @@ def test_weights_hold_only_the_policy_parameters(sim: Simulation) -> None:
     assert {k: v.shape for k, v in arrays.items()} == {
         "rank_mean": (len(RANK_INPUTS),), "rank_std": (len(RANK_INPUTS),), "rank_w": (len(RANK_INPUTS),),
         "decay_mean": (len(DECAY_INPUTS),), "decay_std": (len(DECAY_INPUTS),), "decay_w": (len(DECAY_INPUTS),),
+        "rank_bound": (1,),
     }  # fmt: skip
     assert all(v.dtype == np.float64 for v in arrays.values())
     blob = b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())

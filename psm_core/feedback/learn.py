@@ -9,9 +9,13 @@ rank head   pairwise logistic loss within each retrieval (better outcome above w
             (so retrievals where everything was corrected teach too) + L2
 decay head  logistic regression of "helpful" on query-free record features (useful -> slower decay)
 scaling     ``z = (x - mass * mean) / std`` (see ``UtilityPolicy``): no feedback, no change
+trust       the residual is bounded: B tanh(u / B), B = ``bound_factor`` x the mean score span of
+            the logged top-k lists (it re-ranks near-ties, never lifts an unrelated memory over
+            relevant ones); relevance weights stay non-negative
 gate        NDCG@k of the held-out retrievals re-ranked by base + residual: the new weights replace
-            the current ones only when better by ``margin``; the decay head only when it beats a
-            constant predictor's held-out log-loss
+            the current ones only when at least ``min_holdout`` held-out events can judge them, the
+            mean gain is >= ``margin`` and its one-sided 95% lower bound is > 0; the decay head only
+            when it beats a constant predictor's held-out log-loss
 ```
 Only numbers reach this module: features, ranks, scores, outcome values, profiles.
 """
@@ -19,6 +23,7 @@ Only numbers reach this module: features, ranks, scores, outcome values, profile
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +34,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.feedback.log import FeedbackLog
-from psm_core.feedback.policy import UtilityPolicy, centred, decay_inputs, profile_mass, rank_inputs
+from psm_core.feedback.policy import (
+    RANK_INPUTS,
+    RELEVANCE_INPUTS,
+    UtilityPolicy,
+    centred,
+    decay_inputs,
+    profile_mass,
+    rank_inputs,
+)
 from psm_core.feedback.profile import PROFILE_KEYS
 from psm_core.feedback.versions import PolicyStore
 from psm_core.skill.features import FEATURE_NAMES
 
-__all__ = ["Events", "LearnReport", "events_from_view", "learn", "ndcg", "update_policy"]
+__all__ = ["Events", "LearnReport", "events_from_view", "learn", "ndcg", "ndcg_per_event", "update_policy"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +128,15 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
 
 def ndcg(scores: NDArray[np.float64], value: NDArray[np.float64], group: NDArray[np.int64], k: int = 5) -> tuple[float, int]:
     """Mean NDCG@k over groups with both a helpful (value > 0) and an unhelpful memory; and their count."""
-    total, n = 0.0, 0
+    per = ndcg_per_event(scores, value, group, k)
+    return (float(per.mean()) if len(per) else 0.0), len(per)
+
+
+def ndcg_per_event(
+    scores: NDArray[np.float64], value: NDArray[np.float64], group: NDArray[np.int64], k: int = 5
+) -> NDArray[np.float64]:
+    """NDCG@k of each group with both a helpful (value > 0) and an unhelpful memory, in group order."""
+    out: list[float] = []
     gain = np.clip(value, 0.0, None)
     disc = 1.0 / np.log2(np.arange(2, k + 2))
     for g in np.unique(group):
@@ -125,9 +146,8 @@ def ndcg(scores: NDArray[np.float64], value: NDArray[np.float64], group: NDArray
             continue
         order = np.argsort(-scores[idx], kind="stable")[:k]
         ideal = np.sort(gg)[::-1][:k]
-        total += float((gg[order] * disc[: len(order)]).sum() / (ideal * disc[: len(ideal)]).sum())
-        n += 1
-    return (total / n if n else 0.0), n
+        out.append(float((gg[order] * disc[: len(order)]).sum() / (ideal * disc[: len(ideal)]).sum()))
+    return np.array(out, dtype=np.float64)
 
 
 def _pairs(
@@ -150,7 +170,12 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _adam(
-    grad: Callable[[NDArray[np.float64]], NDArray[np.float64]], n: int, iters: int, lr: float, progress: Progress | None
+    grad: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    n: int,
+    iters: int,
+    lr: float,
+    progress: Progress | None,
+    nonneg: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     theta, m, v = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(1, iters + 1):
@@ -158,13 +183,15 @@ def _adam(
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         theta -= lr * (m / (1 - 0.9**i)) / (np.sqrt(v / (1 - 0.999**i)) + 1e-8)
+        if nonneg is not None:
+            theta[nonneg] = np.maximum(theta[nonneg], 0.0)
         if progress is not None and (i % 10 == 0 or i == iters):
             progress(i, iters)
     return theta
 
 
 def _fit_rank(
-    ev: Events, z: NDArray[np.float64], *, l2: float, pointwise: float, iters: int, progress: Progress | None
+    ev: Events, z: NDArray[np.float64], *, bound: float, l2: float, pointwise: float, iters: int, progress: Progress | None
 ) -> NDArray[np.float64]:
     hi, lo, pw = _pairs(ev.value, ev.group)
     y = np.where(ev.value > 0, 1.0, -1.0)
@@ -174,7 +201,8 @@ def _fit_rank(
 
     def grad(theta: NDArray[np.float64]) -> NDArray[np.float64]:
         w, b = theta[:d], theta[d]
-        s = ev.base + z @ w
+        t = np.tanh((z @ w) / bound)
+        s = ev.base + bound * t
         gs = np.zeros_like(s)
         if len(hi):
             gp = -pw * _sigmoid(-(s[hi] - s[lo])) / pw_sum
@@ -182,9 +210,10 @@ def _fit_rank(
             np.add.at(gs, lo, -gp)
         gpt = -c * y * _sigmoid(-y * (s + b)) / c_sum * pointwise
         gs += gpt
-        return np.concatenate([z.T @ gs + 2 * l2 * w, [gpt.sum()]])
+        return np.concatenate([z.T @ (gs * (1.0 - t * t)) + 2 * l2 * w, [gpt.sum()]])
 
-    return _adam(grad, d + 1, iters, 0.05, progress)[:d]
+    nonneg = np.array([n in RELEVANCE_INPUTS for n in RANK_INPUTS] + [False])
+    return _adam(grad, d + 1, iters, 0.05, progress, nonneg)[:d]
 
 
 def _standardizer(x: NDArray[np.float64], mass: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -215,6 +244,8 @@ class LearnReport:
     ndcg_base: float = 0.0
     ndcg_current: float = 0.0
     ndcg_candidate: float = 0.0
+    gain_lower: float = 0.0
+    bound: float = 0.0
     decay_used: bool = False
     decay_logloss_constant: float = 0.0
     decay_logloss_candidate: float = 0.0
@@ -225,9 +256,10 @@ class LearnReport:
     def metrics(self) -> dict[str, Any]:
         """The report as JSON-able numbers (what the manifest records)."""
         keys = ("accepted", "reason", "events", "train_events", "holdout_events", "holdout_scored", "dropped_events",
-                "ndcg_base", "ndcg_current", "ndcg_candidate", "decay_used", "decay_logloss_constant",
+                "ndcg_base", "ndcg_current", "ndcg_candidate", "gain_lower", "bound", "decay_used", "decay_logloss_constant",
                 "decay_logloss_candidate", "seconds")  # fmt: skip
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k in keys for v in [getattr(self, k)]}
+        out = {k: getattr(self, k) for k in keys}
+        return {k: ((round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v) for k, v in out.items()}
 
 
 def learn(
@@ -239,6 +271,8 @@ def learn(
     min_events: int = 200,
     holdout: float = 0.2,
     margin: float = 0.005,
+    min_holdout: int = 30,
+    bound_factor: float = 2.0,
     k: int = 5,
     l2: float = 1e-3,
     pointwise: float = 0.5,
@@ -265,9 +299,12 @@ def learn(
     xt, xh = train.rank_x(), held.rank_x()
     mt, mh = profile_mass(train.profile), profile_mass(held.profile)
     mean, std = _standardizer(xt, mt)
-    w = _fit_rank(train, centred(xt, mt, mean, std), l2=l2, pointwise=pointwise, iters=iters, progress=progress)
+    bands = [np.ptp(train.base[train.group == g]) for g in range(train.n_groups)]
+    bound = max(1e-3, bound_factor * float(np.mean(bands)))
+    zt_rank = centred(xt, mt, mean, std)
+    w = _fit_rank(train, zt_rank, bound=bound, l2=l2, pointwise=pointwise, iters=iters, progress=progress)
     cand = UtilityPolicy.zeros()
-    cand.rank_mean, cand.rank_std, cand.rank_w = mean, std, w
+    cand.rank_mean, cand.rank_std, cand.rank_w, cand.rank_bound = mean, std, w, np.array([bound])
     # decay head: logistic regression of "helpful" on query-free record features
     dt, dh = train.decay_x(), held.decay_x()
     dmean, dstd = _standardizer(dt, mt)
@@ -289,19 +326,26 @@ def learn(
         rep.decay_used = True
     # the gate
     cur = current or UtilityPolicy.zeros()
-    rep.ndcg_base, rep.holdout_scored = ndcg(held.base, held.value, held.group, k)
-    rep.ndcg_current, _ = ndcg(held.base + cur.residual(xh, mh), held.value, held.group, k)
-    rep.ndcg_candidate, _ = ndcg(held.base + cand.residual(xh, mh), held.value, held.group, k)
+    base_ev = ndcg_per_event(held.base, held.value, held.group, k)
+    cur_ev = ndcg_per_event(held.base + cur.residual(xh, mh), held.value, held.group, k)
+    cand_ev = ndcg_per_event(held.base + cand.residual(xh, mh), held.value, held.group, k)
+    rep.holdout_scored = n = len(base_ev)
+    rep.ndcg_base, rep.ndcg_current, rep.ndcg_candidate = (float(a.mean()) if n else 0.0 for a in (base_ev, cur_ev, cand_ev))
+    gain = cand_ev - cur_ev
+    rep.gain_lower = float(gain.mean() - 1.645 * gain.std(ddof=1) / np.sqrt(n)) if n > 1 else float("-inf")
+    rep.bound = bound
     rep.seconds = round(time.perf_counter() - t0, 3)
-    if rep.holdout_scored == 0:
-        rep.reason = "no held-out event with both helpful and unhelpful memories to judge the update on"
-    elif rep.ndcg_candidate >= rep.ndcg_current + margin:
+    if n < max(1, min_holdout):
+        rep.reason = (
+            f"rejected: {n} held-out events with both helpful and unhelpful memories, fewer than the {min_holdout} required"
+        )
+    elif rep.ndcg_candidate >= rep.ndcg_current + margin and rep.gain_lower > 0:
         rep.accepted, rep.policy = True, cand
-        rep.reason = f"held-out NDCG@{k} {rep.ndcg_current:.4f} -> {rep.ndcg_candidate:.4f}"
+        rep.reason = f"held-out NDCG@{k} {rep.ndcg_current:.4f} -> {rep.ndcg_candidate:.4f} (95% lower bound of the gain {rep.gain_lower:+.4f})"
     else:
         rep.reason = (
-            f"rejected: held-out NDCG@{k} {rep.ndcg_candidate:.4f} is not better than the current "
-            f"{rep.ndcg_current:.4f} by {margin}"
+            f"rejected: held-out NDCG@{k} {rep.ndcg_candidate:.4f} against the current {rep.ndcg_current:.4f} "
+            f"(needs +{margin} and a 95% lower bound above 0; it is {rep.gain_lower:+.4f})"
         )
     logger.info("learn: %d events, %s", G, rep.reason)
     return rep

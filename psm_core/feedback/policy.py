@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "DECAY_INPUTS",
     "PolicySkill",
     "RANK_INPUTS",
+    "RELEVANCE_INPUTS",
     "UtilityPolicy",
     "centred",
     "decay_inputs",
@@ -55,6 +56,11 @@ _DECAY_TRAITS = [i for i, t in enumerate(PROFILE_TRAITS) if t in DECAY_FEATURES]
 _MASS = PROFILE_KEYS.index("mass")
 RANK_INPUTS: tuple[str, ...] = (*(f"{n}*mass" for n in FEATURE_NAMES), *(f"{t}*profile" for t in PROFILE_TRAITS))
 DECAY_INPUTS: tuple[str, ...] = (*(f"{n}*mass" for n in DECAY_FEATURES), *(f"{PROFILE_TRAITS[i]}*profile" for i in _DECAY_TRAITS))
+RELEVANCE_INPUTS: tuple[str, ...] = tuple(
+    f"{n}*mass"
+    for n in ("similarity", "lexical", "dense_rrf", "lexical_rrf", "neighbor_similarity", "neighbor_lexical", "speaker_match")
+)
+"""Rank inputs whose weights ``learn`` keeps non-negative: utility may re-weigh relevance, never invert it."""
 DECAY_BOUND = math.log(2.0)
 """The decay multiplier stays within [1/2, 2] of the base schedule."""
 
@@ -88,8 +94,12 @@ def _ones(n: int) -> NDArray[np.float64]:
 
 @dataclass
 class UtilityPolicy:
-    """Shared weights: ``residual = z . w`` and ``decay x exp(-clip(z_d . g))`` with
+    """Shared weights: ``residual = B tanh(z . w / B)`` and ``decay x exp(-clip(z_d . g))`` with
     ``z = (x - mass * mean) / std``.
+
+    ``B`` (``rank_bound``) is a trust region in units of the base skill's scores: the policy can move
+    a memory by at most B, enough to re-rank memories of similar relevance, never enough to lift an
+    unrelated one over clearly relevant ones.
 
     The mean is scaled by the user's evidence ``mass`` like the inputs themselves, so a user without
     feedback (mass 0, all inputs 0) gets residual 0 and multiplier 1 exactly, and a user with plenty
@@ -103,6 +113,7 @@ class UtilityPolicy:
     decay_mean: NDArray[np.float64]
     decay_std: NDArray[np.float64]
     decay_w: NDArray[np.float64]
+    rank_bound: NDArray[np.float64] = field(default_factory=lambda: np.ones(1))
     version: int = 0
 
     @classmethod
@@ -115,12 +126,15 @@ class UtilityPolicy:
         shapes = {
             "rank_mean": len(RANK_INPUTS), "rank_std": len(RANK_INPUTS), "rank_w": len(RANK_INPUTS),
             "decay_mean": len(DECAY_INPUTS), "decay_std": len(DECAY_INPUTS), "decay_w": len(DECAY_INPUTS),
+            "rank_bound": 1,
         }  # fmt: skip
         for name, n in shapes.items():
             arr = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
             if arr.shape != (n,) or not np.all(np.isfinite(arr)):
                 raise ValueError(f"policy array {name} must be {n} finite numbers, got shape {arr.shape}")
             setattr(self, name, arr)
+        if not self.rank_bound[0] > 0:
+            raise ValueError(f"policy rank_bound must be positive, got {self.rank_bound[0]}")
         self.rank_std = np.where(self.rank_std > 1e-9, self.rank_std, 1.0)
         self.decay_std = np.where(self.decay_std > 1e-9, self.decay_std, 1.0)
 
@@ -130,7 +144,7 @@ class UtilityPolicy:
 
     def arrays(self) -> dict[str, NDArray[np.float64]]:
         """The parameters by name (what the weights file holds)."""
-        names = ("rank_mean", "rank_std", "rank_w", "decay_mean", "decay_std", "decay_w")
+        names = ("rank_mean", "rank_std", "rank_w", "rank_bound", "decay_mean", "decay_std", "decay_w")
         return {n: np.asarray(getattr(self, n), dtype=np.float64) for n in names}
 
     def with_version(self, version: int) -> UtilityPolicy:
@@ -139,7 +153,8 @@ class UtilityPolicy:
     def residual(self, inputs: NDArray[np.float64], mass: NDArray[np.float64] | float) -> NDArray[np.float64]:
         """Score residuals for rows of :data:`RANK_INPUTS` of users with evidence ``mass`` (per row or one)."""
         z = centred(inputs, mass, self.rank_mean, self.rank_std)
-        return np.asarray(z @ self.rank_w, dtype=np.float64)
+        bound = float(self.rank_bound[0])
+        return np.asarray(bound * np.tanh((z @ self.rank_w) / bound), dtype=np.float64)
 
     def decay_multiplier(self, inputs: NDArray[np.float64], mass: NDArray[np.float64] | float) -> NDArray[np.float64]:
         """Multipliers in [1/2, 2] of the base decay rate for rows of :data:`DECAY_INPUTS` (useful -> slower)."""
