@@ -43,6 +43,8 @@ def test_pass_distills_facts_with_provenance_and_archives_covered_episodes(basel
     for r in ramen:  # covered episodes are archived, never deleted
         got = mem.get(r.id)
         assert got.tier is Tier.ARCHIVAL and got.status is Status.ARCHIVED and got.text == r.text
+        assert got.decay_rate < r.decay_rate  # the archival schedule applies from the pass on ...
+        assert got.strength_at(rep.now) == pytest.approx(r.strength_at(rep.now))  # ... without rewriting the past
     assert mem.get(nurse.id).tier is Tier.EPISODIC
     assert sorted(r.id for r, _ in baseline_psm.store.scan(mem.key, Tier.ARCHIVAL)) == sorted(r.id for r in ramen)
     assert not {r.id for r in ramen} & {r.id for r, _ in baseline_psm.store.scan(mem.key, Tier.EPISODIC)}

@@ -6,7 +6,7 @@ plan       extract_patterns → facts above the confidence threshold → interfe
            (duplicate: merge; update: supersede the older; contradiction: flag) → journal
 facts      create the planned facts (ids from provenance) and merge provenance into duplicates
 conflicts  supersede / flag existing facts; record conflicts for review
-decay      decay rate of every record from the skill's schedule
+decay      decay rate of every record from the skill's schedule, applying from the pass's time on
 reinforce  strength from recalls since the last pass and from feedback outcomes (exactly once)
 prune      move episodes covered by semantic facts to the archival tier (superseded along with the
            facts covering them); mark new episodes seen
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,7 +42,7 @@ from psm_core.types import MemoryRecord, Status, Tier, utcnow
 if TYPE_CHECKING:
     from psm_core.memory import UserMemory
 
-__all__ = ["STEPS", "ConsolidationPass", "PassReport"]
+__all__ = ["STEPS", "ConsolidationPass", "PassReport", "rerate"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,15 @@ def _pass_id(key: str, now: datetime, episodes: list[MemoryRecord], facts: list[
     """Deterministic id of a pass: the same snapshot at the same user time gives the same id."""
     parts = [key, now.isoformat(), *(f"{r.id}:{r.version}" for r in episodes), "|", *(f"{r.id}:{r.version}" for r in facts)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def rerate(record: MemoryRecord, rate: float, now: datetime) -> dict[str, Any]:
+    """A new decay rate that applies from ``now`` on: the strength is rescaled so that the strength
+    at ``now`` is unchanged (a rate change never rewrites the decay already accrued)."""
+    ref = record.last_access or record.observed_at
+    days = max(0.0, (now - ref).total_seconds() / 86400.0)
+    current = record.strength * math.exp(-record.decay_rate * days)
+    return {"decay_rate": rate, "strength": float(min(1.0, current * math.exp(rate * days)))}
 
 
 class ConsolidationPass:
@@ -134,7 +144,7 @@ class ConsolidationPass:
         self._step("facts")
         self._conflicts(plan)
         self._step("conflicts")
-        rep.decay_updated = self._decay()
+        rep.decay_updated = self._decay(plan.now)
         self._step("decay")
         rep.reinforced, rep.feedback_applied = self._reinforce()
         self._step("reinforce")
@@ -251,12 +261,12 @@ class ConsolidationPass:
         with idx.lock:
             return sorted(idx.records.values(), key=lambda r: (r.observed_at, r.id))
 
-    def _decay(self) -> int:
+    def _decay(self, now: datetime) -> int:
         skill = self.psm.skill
 
         def rates(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
             new = skill.decay_batch(records)
-            return [{"decay_rate": float(d)} if abs(float(d) - r.decay_rate) > 1e-12 else None for r, d in zip(records, new)]
+            return [rerate(r, float(d), now) if abs(float(d) - r.decay_rate) > 1e-12 else None for r, d in zip(records, new)]
 
         return len(self.writer.converge([r.id for r in self._persistent()], rates))
 
@@ -349,7 +359,7 @@ class ConsolidationPass:
             if moved:  # the decay schedule of the archival tier applies from the move on
                 rates = self.psm.skill.decay_batch([records[k].model_copy(update={"tier": Tier.ARCHIVAL}) for k in moved])
                 for k, rate in zip(moved, rates):
-                    out[k]["decay_rate"] = float(rate)  # type: ignore[index]
+                    out[k].update(rerate(records[k], float(rate), now))  # type: ignore[union-attr]
             return out
 
         written = self.writer.converge(sorted(covered | weak | (new & episodic)), target)
