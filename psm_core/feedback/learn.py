@@ -64,6 +64,11 @@ class Events:
     value: NDArray[np.float64]  # [n] outcome value in [-1, 1]
     group: NDArray[np.int64]  # [n] retrieval index 0..G-1, in time order
     dropped: int = 0  # retrievals ranked by a policy version that is no longer available
+    score: NDArray[np.float64] | None = None  # [n] the logged (served) score; the base score when None
+
+    @property
+    def served(self) -> NDArray[np.float64]:
+        return self.base if self.score is None else self.score
 
     @property
     def n_groups(self) -> int:
@@ -73,7 +78,9 @@ class Events:
         """The events of retrieval indices ``groups`` (renumbered from 0, order kept)."""
         keep = np.isin(self.group, groups)
         _, new = np.unique(self.group[keep], return_inverse=True)
-        return Events(self.features[keep], self.profile[keep], self.base[keep], self.value[keep], new.astype(np.int64))
+        return Events(
+            self.features[keep], self.profile[keep], self.base[keep], self.value[keep], new.astype(np.int64), 0, self.served[keep]
+        )
 
     def rank_x(self) -> NDArray[np.float64]:
         return rank_inputs(self.features, self.profile)
@@ -93,7 +100,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
         else:
             m["values"].append(float(r["value"]))
     policies: dict[int, UtilityPolicy | None] = {0: None}
-    feats, profs, base, value, group = [], [], [], [], []
+    feats, profs, base, value, group, served = [], [], [], [], [], []
     gid: dict[int, int] = {}
     dropped: set[int] = set()
     for (ret, _rank), m in sorted(merged.items()):
@@ -112,6 +119,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
         f = np.array([float(r[n]) for n in FEATURE_NAMES])
         p = np.array([float(r.get(f"p_{t}", 0.0)) for t in PROFILE_KEYS])
         s = float(r["score"])
+        served.append(s)
         if pol is not None:
             s -= float(pol.residual(rank_inputs(f, p), float(profile_mass(p)))[0])
         feats.append(f)
@@ -122,7 +130,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
     return Events(
         np.array(feats).reshape(-1, len(FEATURE_NAMES)), np.array(profs).reshape(-1, len(PROFILE_KEYS)),
         np.array(base, dtype=np.float64), np.array(value, dtype=np.float64), np.array(group, dtype=np.int64),
-        len(dropped),
+        len(dropped), np.array(served, dtype=np.float64),
     )  # fmt: skip
 
 
@@ -299,7 +307,9 @@ def learn(
     xt, xh = train.rank_x(), held.rank_x()
     mt, mh = profile_mass(train.profile), profile_mass(held.profile)
     mean, std = _standardizer(xt, mt)
-    bands = [np.ptp(train.base[train.group == g]) for g in range(train.n_groups)]
+    # the trust region: twice the mean span of the served top-k scores (served, not base: under a
+    # policy the base scores of a served list spread wider, which would widen the region each round)
+    bands = [np.ptp(train.served[train.group == g]) for g in range(train.n_groups)]
     bound = max(1e-3, bound_factor * float(np.mean(bands)))
     zt_rank = centred(xt, mt, mean, std)
     w = _fit_rank(train, zt_rank, bound=bound, l2=l2, pointwise=pointwise, iters=iters, progress=progress)
