@@ -1,0 +1,89 @@
+"""The model card written next to trained PSM-mini weights (MODEL_CARD.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_card"]
+
+_TEMPLATE = """# PSM-mini model card
+
+PSM-mini is the default memory skill of PSM: small MLP heads on top of the frozen all-MiniLM-L6-v2
+sentence encoder (the store's embedder), plus surface cues of the text and content-free recall features.
+It decides what to remember (gate), how new statements relate to stored ones (interference), how to
+rank recall candidates (weigh), whether a user turn corrects the assistant, and groups restatements
+into semantic patterns. It holds no user content.
+
+## Files
+- `model.safetensors`: heads `gate`, `interfere`, `correct`, `weigh` (float32) and the JSON config
+  (thresholds, decay schedule, pattern settings, training metrics) in the safetensors metadata.
+- `metrics.json`: the metrics below, machine-readable.
+
+## Training data
+- A seeded synthetic curriculum (`psm_core/skill/training/curriculum.py`, seed {seed}): {dialogues}
+  multi-session dialogues between personas (friends chatting, or a user with an assistant), with every turn
+  labelled keep/drop, kind, emotional weight and confidence; recall questions with their gold turns;
+  {pairs} statement pairs (duplicate / update / contradiction / complement / unrelated);
+  {corrections} replies to an assistant (corrections and hard non-corrections).
+- Weak labels from development data: **{weak}**.
+{weak_detail}
+- Held-out evaluation split: another seed with held-out templates, values and names (every fourth of each list).
+
+## Metrics (held-out curriculum split and hand-written set; computed by `psm train`)
+```
+{metrics}
+```
+Development-data results against the baseline policy (LoCoMo, LongMemEval_S, speed) are in
+`benchmarks/results/skill_eval.md`, produced by `python -m benchmarks.skill_eval`.
+
+## Intended use
+Curating a per-user long-term memory for an LLM application: filtering chit-chat, filing kinds,
+ranking recall candidates, flagging conflicts for review, detecting user corrections as feedback.
+English conversational text. Text in other scripts is kept by the gate (never dropped unjudged).
+
+## Must not be used for
+- Deciding what is true: it flags conflicts; superseded facts keep provenance and nothing is deleted on its word.
+- Judging people: importance/emotion scores describe memory salience, not a person's state, health or worth.
+- Any decision about a person (hiring, credit, medical, legal, moderation), or surveillance.
+- Non-English text, or domains far from conversation (documents, code, logs): untested.
+- Training on user content: online learning must use the content-free features only.
+
+## Limits
+- The curriculum is template-generated; the gate and recall head also learn from a small weak-label split
+  of the development data when trained with `--weak-labels` (see above), the rest of which is used for reporting.
+- Decay is a parametric schedule (half-life by kind, tier, recalls, emotion, importance), not learned from data.
+- Pattern extraction clusters restatements; it does not rewrite or merge facts (PSM-LM does, abstractively).
+
+## Reproduce
+`psm train --out DIR{weak_flag} --seed {seed}` (2 CPU cores, {seconds:.0f} s on the reference machine).
+"""
+
+
+def write_card(path: Path, config: dict[str, Any], metrics: dict[str, Any]) -> None:
+    tc = config.get("train_config", {})
+    weak = bool(config.get("weak_labels"))
+    detail = ""
+    if weak:
+        wd = metrics.get("weak_data", {})
+        detail = (
+            f"  Trained on LoCoMo conversations {', '.join(wd.get('locomo_train', []))} (evidence turns = keep; "
+            f"question→evidence lists for recall) and the training half of LongMemEval_S ({wd.get('lme_train_questions')} "
+            "questions, sha1(question_id) even; has_answer user turns = keep; the first "
+            f"{tc.get('lme_questions')} for recall lists). Reported on the other LoCoMo conversations and the other half."
+        )
+    shown = {k: v for k, v in metrics.items() if k not in ("seconds",)}
+    path.write_text(
+        _TEMPLATE.format(
+            seed=config.get("seed", 0),
+            dialogues=tc.get("dialogues", "?"),
+            pairs=tc.get("pairs", "?"),
+            corrections=tc.get("corrections", "?"),
+            weak="yes" if weak else "no (curriculum only)",
+            weak_detail=detail,
+            metrics=json.dumps(shown, indent=2, sort_keys=True),
+            weak_flag=" --weak-labels" if weak else "",
+            seconds=float(metrics.get("seconds", 0.0)),
+        )
+    )

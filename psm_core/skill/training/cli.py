@@ -1,0 +1,58 @@
+"""``psm train``: reproduce the PSM-mini weights (and model card) with a fixed seed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train PSM-mini on the memory-operations curriculum",
+        description="Train PSM-mini (gate, interference, recall weighting, correction heads) and write "
+        "model.safetensors, MODEL_CARD.md and metrics.json to --out. The shipped weights come from "
+        "`psm train --out DIR --weak-labels` with the defaults below.",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output directory for the weights and model card")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0, the shipped weights)")
+    p.add_argument(
+        "--weak-labels",
+        action="store_true",
+        help="also learn from the training split of the development data in ../shared/data (LoCoMo conv-26/41, "
+        "half of LongMemEval_S); without it only the synthetic curriculum is used",
+    )
+    p.add_argument("--data", type=Path, default=None, help="development data root (default: ../shared/data)")
+    p.add_argument("--dialogues", type=int, default=500, help="curriculum dialogues for the gate")
+    p.add_argument("--pairs", type=int, default=15000, help="curriculum statement pairs for interference")
+    p.add_argument("--corrections", type=int, default=8000, help="curriculum replies for correction detection")
+    p.add_argument("--lme-questions", type=int, default=40, help="LongMemEval training questions for recall lists")
+    p.add_argument("--cache", type=Path, default=None, help="directory to cache embeddings between runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from psm_core.skill.training.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        out=args.out,
+        seed=args.seed,
+        dialogues=args.dialogues,
+        pairs=args.pairs,
+        corrections=args.corrections,
+        weak_labels=args.weak_labels,
+        data=args.data,
+        lme_questions=args.lme_questions,
+        cache_dir=args.cache,
+    )
+    report = train(cfg, progress=not args.no_progress)
+    print(f"PSM-mini written to {report.out} in {report.seconds:.0f} s")
+    print(json.dumps(report.metrics, indent=2, sort_keys=True))
+    sys.stdout.flush()
+    return 0

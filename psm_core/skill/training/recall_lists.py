@@ -1,0 +1,232 @@
+"""Recall candidate lists gathered through the public API, for training and evaluating ``weigh``.
+
+```
+Unit                a user: sessions of events (metadata["unit"] names the benchmark unit) + queries
+RecordingSkill      wraps a skill; each weigh() call is recorded (content-free features, units, scores)
+run_units(...)      observe every unit with a real PSM (temp home), recall every query, return the lists
+curriculum_units / locomo_units / lme_units   builders for the three sources
+```
+Recall is called with ``token_budget=1`` so no memory is returned or touched: every query sees the
+store exactly as ingested (no recall counts leak between questions). The ranking is recomputed from
+the recorded scores exactly as ``recall`` does it (stable sort, best first).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from psm_core.config import PSMSettings
+from psm_core.embeddings import Embedder
+from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern
+from psm_core.skill.mini_features import weigh_matrix
+from psm_core.skill.training.curriculum import Dialogue
+from psm_core.skill.training.weak import LocomoConversation, parse_lme_date
+from psm_core.types import Event, MemoryRecord
+
+__all__ = ["QueryResult", "RecordingSkill", "Unit", "curriculum_units", "lme_units", "locomo_units", "run_units"]
+
+
+@dataclass
+class Unit:
+    user: str
+    sessions: list[list[dict[str, Any]]]
+    queries: list[tuple[str, set[str], dict[str, Any]]]  # (query, gold units, info)
+    now: datetime | None = None
+
+
+@dataclass
+class QueryResult:
+    user: str
+    query: str
+    gold: set[str]
+    info: dict[str, Any]
+    features: NDArray[np.float32]
+    units: list[str]
+    positives: NDArray[np.float32]
+    scores: NDArray[np.float64]
+    stored: int = 0
+    observed: int = 0
+    kept_units: set[str] = field(default_factory=set)
+
+    def ranked_units(self, k: int) -> list[str]:
+        order = np.argsort(-self.scores, kind="stable")[:k]
+        return [self.units[i] for i in order]
+
+
+class RecordingSkill(MemorySkill):
+    """Delegates to ``inner``; remembers the candidates and scores of the last ``weigh``."""
+
+    def __init__(self, inner: MemorySkill) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
+
+    def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
+        return self.inner.gate(event, context, vector)
+
+    def gate_batch(
+        self,
+        events: Sequence[Event],
+        vectors: NDArray[np.float32] | None = None,
+        contexts: Sequence[Sequence[Event]] | None = None,
+    ) -> list[GateDecision]:
+        return self.inner.gate_batch(events, vectors, contexts)
+
+    def interfere(self, new: str, existing: str, similarity: float | None = None) -> Interference:
+        return self.inner.interfere(new, existing, similarity)
+
+    def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
+        scores = self.inner.weigh(query, candidates, now)
+        units = [str(c.record.metadata.get("unit", c.record.id)) for c in candidates]
+        answer = [bool(c.record.metadata.get("answer", True)) for c in candidates]
+        self.last = (weigh_matrix(candidates, now), units, np.asarray(scores, dtype=np.float64), answer)
+        return scores
+
+    def decay(self, record: MemoryRecord) -> float:
+        return self.inner.decay(record)
+
+    def extract_patterns(self, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> list[Pattern]:
+        return self.inner.extract_patterns(episodes, vectors)
+
+    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
+        return self.inner.is_correction(user_turn, previous_answer)
+
+
+def run_units(
+    units: Sequence[Unit],
+    skill: MemorySkill,
+    embedder: Embedder,
+    *,
+    k: int = 10,
+    home: Path | None = None,
+    progress: bool = False,
+    desc: str = "recall lists",
+) -> list[QueryResult]:
+    """Ingest each unit into a fresh PSM (one user each) and record a candidate list per query."""
+    from psm_core.psm import PSM
+
+    rec = RecordingSkill(skill)
+    out: list[QueryResult] = []
+    with tempfile.TemporaryDirectory(prefix="psm-lists-") as tmp:
+        with PSM(PSMSettings(home=home or Path(tmp)), embedder=embedder, skill=rec) as psm:
+            it: Any = units
+            if progress:
+                from tqdm.auto import tqdm
+
+                it = tqdm(units, desc=desc, unit="user")
+            for unit in it:
+                mem = psm.for_user(unit.user)
+                observed = stored = 0
+                kept: set[str] = set()
+                for events in unit.sessions:
+                    if events:
+                        recs = mem.observe_many(events)
+                        observed += len(recs)
+                        for r in recs:
+                            if r.tier.value == "episodic":
+                                stored += 1
+                                kept.add(str(r.metadata.get("unit")))
+                for query, gold, info in unit.queries:
+                    rec.last = None
+                    mem.recall(query, k=k, token_budget=1, now=unit.now)
+                    if rec.last is None:
+                        x, names, scores, answer = np.zeros((0, 1), np.float32), list[str](), np.zeros(0), list[bool]()
+                    else:
+                        x, names, scores, answer = rec.last
+                    pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
+                    out.append(QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept))
+    return out
+
+
+def curriculum_units(dialogues: Sequence[Dialogue], prefix: str = "cur") -> list[Unit]:
+    units = []
+    for n, d in enumerate(dialogues):
+        sessions: dict[int, list[dict[str, Any]]] = {}
+        for i, t in enumerate(d.turns):
+            if t.observed:
+                sessions.setdefault(t.session, []).append(
+                    {
+                        "text": t.text,
+                        "role": t.speaker,
+                        "session_id": f"s{t.session}",
+                        "timestamp": t.timestamp,
+                        "metadata": {"unit": f"t{i}"},
+                    }
+                )
+        queries = [(q.text, {f"t{i}" for i in q.gold}, {}) for q in d.queries]
+        units.append(Unit(f"{prefix}-{n}", [sessions[s] for s in sorted(sessions)], queries))
+    return units
+
+
+def locomo_units(convs: Sequence[LocomoConversation], with_empty: bool = False) -> list[Unit]:
+    units = []
+    for c in convs:
+        sessions: dict[int, list[dict[str, Any]]] = {}
+        for t in c.turns:
+            sessions.setdefault(t.session, []).append(
+                {
+                    "text": t.text,
+                    "role": t.speaker,
+                    "session_id": f"S{t.session}",
+                    "timestamp": t.time,
+                    "metadata": {"unit": t.dia_id},
+                }
+            )
+        queries: list[tuple[str, set[str], dict[str, Any]]] = [
+            (q, set(ev), {"category": cat}) for q, ev, cat in c.questions if ev or with_empty
+        ]
+        units.append(Unit(c.sample_id, [sessions[s] for s in sorted(sessions)], queries))
+    return units
+
+
+def lme_gold(entry: dict[str, Any]) -> set[str]:
+    """Answer sessions with a user turn that has the answer (the official retrieval gold)."""
+    gold = set()
+    for sid, session in zip(entry["haystack_session_ids"], entry["haystack_sessions"]):
+        if "answer" in sid and any(t["role"] == "user" and t.get("has_answer") for t in session):
+            gold.add(sid)
+    return gold
+
+
+def lme_units(entries: Sequence[dict[str, Any]], answer_turns_only: bool = False) -> list[Unit]:
+    """One user per question: its haystack's user turns (official recipe), one session per haystack session.
+
+    ``answer_turns_only`` marks only ``has_answer`` turns as positives (training); otherwise any turn
+    of a gold session counts (evaluation, which scores sessions).
+    """
+    units = []
+    for e in entries:
+        if e["question_id"].endswith("_abs"):
+            continue
+        gold = lme_gold(e)
+        if not gold:
+            continue
+        sessions = []
+        for sid, date, session in zip(e["haystack_session_ids"], e["haystack_dates"], e["haystack_sessions"]):
+            start = parse_lme_date(date)
+            evs = [
+                {
+                    "text": t["content"], "role": "user", "session_id": sid, "timestamp": start.replace(second=min(59, i)),
+                    "metadata": {"unit": sid, "answer": bool(t.get("has_answer")) or not answer_turns_only},
+                }
+                for i, t in enumerate(session)
+                if t["role"] == "user" and t["content"].strip()
+            ]  # fmt: skip
+            sessions.append(evs)
+        units.append(
+            Unit(
+                e["question_id"],
+                sessions,
+                [(e["question"], gold, {"type": e["question_type"]})],
+                parse_lme_date(e["question_date"]),
+            )
+        )
+    return units

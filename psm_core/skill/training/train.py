@@ -1,0 +1,261 @@
+"""Training PSM-mini end to end: curriculum (+ optional weak labels) → heads → weights + model card.
+
+```
+TrainConfig        seeds, sizes, whether to use weak labels from ../shared/data, output directory
+train(cfg)         → TrainReport: writes model.safetensors, MODEL_CARD.md and metrics.json to cfg.out
+```
+Order: gate (with a threshold calibrated on data it was not fitted on), interference, correction,
+then recall weighting on candidate lists gathered through the public API with the trained gate.
+Deterministic for a seed on a given machine (torch CPU, two threads).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from psm_core.embeddings import Embedder, load_embedder
+from psm_core.skill.mini import DEFAULT_DECAY, PSMMini
+from psm_core.skill.mini_features import WEIGH_FEATURE_NAMES
+from psm_core.skill.mini_heads import MLP
+from psm_core.skill.training import datasets as ds
+from psm_core.skill.training import fit
+from psm_core.skill.training.card import write_card
+from psm_core.skill.training.curriculum import Curriculum
+from psm_core.skill.training.heldout import CORRECTION_SET
+from psm_core.skill.training.metrics import binary_report, macro_f1, recall_at
+from psm_core.skill.training.recall_lists import QueryResult, curriculum_units, lme_units, locomo_units, run_units
+from psm_core.skill.training.vectors import VectorCache
+
+__all__ = ["TrainConfig", "TrainReport", "train"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    out: Path
+    seed: int = 0
+    dialogues: int = 500
+    eval_dialogues: int = 60
+    weigh_dialogues: int = 80
+    pairs: int = 15000
+    eval_pairs: int = 3000
+    corrections: int = 8000
+    eval_corrections: int = 2000
+    weak_labels: bool = False
+    data: Path | None = None  # ../shared/data by default
+    lme_questions: int = 40  # training-half LongMemEval questions used for recall lists
+    gate_recall_target: float = 0.99
+    cache_dir: Path | None = None
+    embedder: str = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class TrainReport:
+    out: Path
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _identity_weigh() -> MLP:
+    n = len(WEIGH_FEATURE_NAMES)
+    w = np.zeros((n, 1), dtype=np.float32)
+    w[WEIGH_FEATURE_NAMES.index("similarity"), 0] = 1.0
+    return MLP(np.zeros(n, np.float32), np.ones(n, np.float32), [w], [np.zeros(1, np.float32)])
+
+
+class _Steps:
+    """One tqdm bar over the whole run (units of work, not seconds)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="psm train", unit="step")
+
+    def __call__(self, label: str | None = None) -> None:
+        if self.bar is not None:
+            if label:
+                self.bar.set_postfix_str(label)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _gate_head(arr: ds.GateArrays, seed: int, tick: Callable[[], None] | None = None, epochs: int = 12) -> MLP:
+    loss = fit.gate_loss(arr.keep, arr.kind, arr.emotion, arr.confidence, arr.weight)
+    return fit.fit_head(
+        arr.x, loss, 9, hidden=(96,), epochs=epochs, lr=2e-3, weight_decay=1e-3, dropout=0.2, seed=seed, on_epoch=tick
+    )
+
+
+def _keep_prob(head: MLP, x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(head(x)[:, 0].astype(np.float64), -40, 40)))
+
+
+def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None = None) -> TrainReport:
+    """Train every head and write the weights and model card to ``cfg.out``."""
+    t0 = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = embedder or load_embedder(cfg.embedder, "onnx", Path("~/.cache/psm/models").expanduser())
+    vectors = VectorCache(base, cfg.cache_dir, progress=progress)
+    steps = _Steps(12 + 2 * 12 + 30 + 40, progress)
+    metrics: dict[str, Any] = {"seed": cfg.seed, "weak_labels": cfg.weak_labels}
+    cur, held = Curriculum(cfg.seed), Curriculum(cfg.seed + 1, held_out=True)
+
+    # -- data -----------------------------------------------------------------------------------
+    dialogues = [cur.dialogue() for _ in range(cfg.dialogues)]
+    eval_dialogues = [held.dialogue() for _ in range(cfg.eval_dialogues)]
+    rows = ds.dialogue_gate_rows(dialogues)
+    convs: list[Any] = []
+    lme_train: list[dict[str, Any]] = []
+    if cfg.weak_labels:
+        from psm_core.skill.training import weak
+
+        root = cfg.data or weak.DATA_ROOT
+        convs = [c for c in weak.load_locomo(root / "locomo" / "locomo_dev.json") if c.sample_id in weak.TRAIN_CONVERSATIONS]
+        entries = weak.load_longmemeval(root / "longmemeval" / "longmemeval_s_dev.json.gz")
+        lme_train = sorted((e for e in entries if weak.lme_is_train(e["question_id"])), key=lambda e: e["question_id"])
+        rows += ds.locomo_gate_rows(convs) + ds.lme_gate_rows(lme_train)
+        metrics["weak_data"] = {"locomo_train": list(weak.TRAIN_CONVERSATIONS), "lme_train_questions": len(lme_train)}
+    steps("data")
+
+    # -- gate -----------------------------------------------------------------------------------
+    arr = ds.gate_arrays(rows, vectors)
+    held_arr = ds.gate_arrays(ds.dialogue_gate_rows(eval_dialogues, "held-out"), vectors)
+    vectors.save()
+    if convs:  # calibrate on LoCoMo conversations the fold's model did not see
+        probs, labels = [], []
+        for c in convs:
+            mask = arr.group != c.sample_id
+            sub = ds.GateArrays(
+                *(getattr(arr, f)[mask] for f in ("x", "keep", "kind", "emotion", "confidence", "weight", "group"))
+            )
+            head = _gate_head(sub, cfg.seed, steps)
+            test = arr.group == c.sample_id
+            probs.append(_keep_prob(head, arr.x[test]))
+            labels.append(arr.keep[test] > 0.5)
+        p, y = np.concatenate(probs), np.concatenate(labels)
+    else:
+        p, y = None, None
+    gate = _gate_head(arr, cfg.seed, steps)
+    if p is None:
+        p, y = _keep_prob(gate, held_arr.x), held_arr.keep > 0.5
+    threshold = float(np.quantile(p[y], 1.0 - cfg.gate_recall_target))
+    hp = _keep_prob(gate, held_arr.x)
+    metrics["gate"] = {
+        "threshold": threshold,
+        "calibrated_on": "out-of-fold LoCoMo train conversations" if convs else "held-out curriculum",
+        "calibration_recall": float((p[y] >= threshold).mean()),
+        "calibration_stored": float((p >= threshold).mean()),
+        "heldout_curriculum": binary_report(hp >= threshold, held_arr.keep > 0.5),
+    }
+    steps("gate")
+
+    # -- interference ---------------------------------------------------------------------------
+    pairs = [cur.pair() for _ in range(cfg.pairs)]
+    eval_pairs = [held.pair() for _ in range(cfg.eval_pairs)]
+    px, py = ds.pair_arrays(pairs, vectors)
+    ex, ey = ds.pair_arrays(eval_pairs, vectors)
+    interfere = fit.fit_head(
+        px, fit.class_loss(py), len(ds.RELATIONS), hidden=(128,), epochs=30, dropout=0.2, seed=cfg.seed, on_epoch=steps
+    )
+    pred = interfere(ex).argmax(1)
+    metrics["interfere"] = {
+        "heldout_macro_f1": macro_f1(pred, ey, len(ds.RELATIONS)),
+        "heldout_accuracy": float((pred == ey).mean()),
+    }
+
+    # -- corrections ----------------------------------------------------------------------------
+    corr = [cur.correction() for _ in range(cfg.corrections)]
+    eval_corr = [held.correction() for _ in range(cfg.eval_corrections)]
+    cx, cy = ds.correction_arrays(corr, vectors)
+    hx, hy = ds.correction_arrays(eval_corr, vectors)
+    from psm_core.skill.training.curriculum import CorrectionExample
+
+    hand = [CorrectionExample(t, a, lab) for t, a, lab in CORRECTION_SET]
+    wx, wy = ds.correction_arrays(hand, vectors)
+    correct = fit.fit_head(cx, fit.binary_loss(cy), 1, hidden=(64,), epochs=30, dropout=0.2, seed=cfg.seed, on_epoch=steps)
+    metrics["correction"] = {
+        "heldout_curriculum": binary_report(correct(hx)[:, 0] >= 0, hy > 0.5),
+        "handwritten": binary_report(correct(wx)[:, 0] >= 0, wy > 0.5),
+    }
+    vectors.save()
+
+    # -- recall weighting -----------------------------------------------------------------------
+    config: dict[str, Any] = {
+        "version": 1,
+        "embedder": base.name,
+        "dim": base.dim,
+        "gate_threshold": threshold,
+        "correction_threshold": 0.5,
+        "decay": DEFAULT_DECAY,
+        "patterns": {"candidate_cosine": 0.6, "same_cosine": 0.95, "duplicate_probability": 0.5, "min_support": 2},
+        "weigh_features": list(WEIGH_FEATURE_NAMES),
+        "seed": cfg.seed,
+        "weak_labels": cfg.weak_labels,
+    }
+    heads = {"gate": gate, "interfere": interfere, "correct": correct, "weigh": _identity_weigh()}
+    stage1 = PSMMini(heads, config, vectors)
+    weigh_dialogues = dialogues[: cfg.weigh_dialogues]
+    lists = run_units(
+        curriculum_units(weigh_dialogues), stage1, vectors, k=10, progress=progress, desc="recall lists (curriculum)"
+    )
+    weights = [1.0] * len(lists)
+    if convs:
+        lo = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
+        lm = run_units(
+            lme_units(lme_train[: cfg.lme_questions], answer_turns_only=True), stage1, vectors, k=25, progress=progress,
+            desc="recall lists (LongMemEval)",
+        )  # fmt: skip
+        lists += lo + lm
+        weights += [2.0] * len(lo) + [2.0] * len(lm)
+    vectors.save()
+    steps("lists")
+    weigh = fit.fit_ranker(
+        [(q.features, q.positives) for q in lists], weights=weights, hidden=(32,), epochs=40, seed=cfg.seed, on_epoch=steps
+    )
+    heads["weigh"] = weigh
+    skill = PSMMini(heads, config, vectors)
+    held_lists = run_units(
+        curriculum_units(eval_dialogues, "held"), skill, vectors, k=10, progress=progress, desc="held-out recall"
+    )
+    metrics["weigh"] = {
+        "train_lists": len(lists),
+        "heldout_curriculum_recall@10": recall_at(held_lists, 10),
+        "heldout_curriculum_recall@10_cosine": recall_at(_rescored(held_lists, "similarity"), 10),
+    }
+    steps("weigh")
+    metrics["seconds"] = round(time.time() - t0, 1)
+    config["metrics"] = metrics
+    config["train_config"] = {
+        k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir")
+    }
+    skill = PSMMini(heads, config, base)
+    skill.save(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_card(out / "MODEL_CARD.md", config, metrics)
+    steps.close()
+    logger.info("trained PSM-mini in %.0f s → %s", metrics["seconds"], out)
+    return TrainReport(out, metrics["seconds"], metrics)
+
+
+def _rescored(results: list[QueryResult], feature: str) -> list[QueryResult]:
+    col = WEIGH_FEATURE_NAMES.index(feature)
+    out = []
+    for q in results:
+        scores = q.features[:, col].astype(np.float64) if len(q.features) else q.scores
+        out.append(QueryResult(q.user, q.query, q.gold, q.info, q.features, q.units, q.positives, scores))
+    return out
