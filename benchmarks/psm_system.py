@@ -32,7 +32,11 @@ from psm_core import PSM, MemoryRecord, NotFoundError, PSMSettings, Tier
 from psm_core.embeddings import Embedder
 from psm_core.memory import UserMemory
 
-__all__ = ["IngestReport", "PsmSystem"]
+__all__ = ["IngestReport", "MAX_TEXT_BYTES", "PsmSystem"]
+
+# LongMemEval has a few pasted turns over PSM's default 64 KiB limit; the benchmark raises the limit
+# (the documented PSM_MAX_TEXT_BYTES setting) so that every turn stays one memory, as in the baselines.
+MAX_TEXT_BYTES = 1 << 20
 
 
 @dataclass
@@ -48,7 +52,7 @@ class PsmSystem:
     """One PSM home for a whole benchmark run; one user per conversation or question."""
 
     def __init__(self, home: Path, embedder: Embedder, *, unit_key: str, skill: str | None = None, isolate: bool = True) -> None:
-        overrides: dict[str, Any] = {"home": home}
+        overrides: dict[str, Any] = {"home": home, "max_text_bytes": MAX_TEXT_BYTES}
         if skill:
             overrides["skill"] = skill
         self.psm = PSM(PSMSettings(**overrides), embedder=embedder)
