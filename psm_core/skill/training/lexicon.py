@@ -22,8 +22,8 @@ FIRST_NAMES: tuple[str, ...] = tuple(
     "Ana Ben Carla Dev Elena Farid Gina Hiro Ines Jamal Kira Leo Maya Nico Olga Pablo Quinn Rosa Sam Tara "
     "Umar Vera Will Xena Yusuf Zoe Alex Bianca Chen Dana Emil Fatima Gus Hana Ivan Julia Kofi Lena Marco "
     "Nadia Omar Priya Raj Sofia Theo Uma Victor Wen Yara Zane Caroline Melanie Evan Joanna Nate Tim John "
-    "James Audrey Andrew Deborah Jolene Gina Jon Maria Calvin Dave Sara Mateo Lucia Oscar Ingrid Kai Lila"
-).split()
+    "James Audrey Andrew Deborah Jolene Gina Jon Maria Calvin Dave Sara Mateo Lucia Oscar Ingrid Kai Lila".split()
+)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ def curriculum_units(dialogues: Sequence[Dialogue], prefix: str = "cur") -> list
                         "metadata": {"unit": f"t{i}"},
                     }
                 )
-        queries = [(q.text, {f"t{i}" for i in q.gold}, {}) for q in d.queries]
+        queries: list[tuple[str, set[str], dict[str, Any]]] = [(q.text, {f"t{i}" for i in q.gold}, {}) for q in d.queries]
         units.append(Unit(f"{prefix}-{n}", [sessions[s] for s in sorted(sessions)], queries))
     return units
 
