@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from psm_core.embeddings import Embedder
 from psm_core.errors import ConfigurationError
 from psm_core.skill.base import (
@@ -28,17 +30,21 @@ __all__ = [
 ]
 
 
+logger = logging.getLogger(__name__)
+
+
 def load_skill(name: str, embedder: Embedder) -> MemorySkill:
     """The skill named by settings: ``baseline``, ``mini`` (shipped PSM-mini) or a PSM-mini weights dir."""
     if name == "baseline":
         return BaselinePolicy()
     if name == "mini":
-        # PSM-mini ships with its own issue; until its weights exist the baseline stands in.
+        from psm_core.skill.mini import PSMMini
+
         try:
-            from psm_core.skill.mini import PSMMini
-        except ImportError:
+            return PSMMini.load(embedder=embedder)
+        except ConfigurationError as exc:  # a build without the shipped weights: say so, keep working
+            logger.warning("PSM-mini is unavailable (%s); using the baseline policy", exc)
             return BaselinePolicy()
-        return PSMMini.load(embedder=embedder)
     from pathlib import Path
 
     path = Path(name).expanduser()
