@@ -9,6 +9,8 @@ rank head   pairwise logistic loss within each retrieval (better outcome above w
             (so retrievals where everything was corrected teach too) + L2
 decay head  logistic regression of "helpful" on query-free record features (useful -> slower decay)
 scaling     ``z = (x - mass * mean) / std`` (see ``UtilityPolicy``): no feedback, no change
+step        with a current policy, the fit starts from its weights (same scaling) and pays
+            ``proximal`` x the squared distance to them: the data were collected under it
 trust       the residual is bounded: B tanh(u / B), B = ``bound_factor`` x the mean score span of
             the logged top-k lists (it re-ranks near-ties, never lifts an unrelated memory over
             relevant ones); relevance weights stay non-negative
@@ -64,11 +66,12 @@ class Events:
     value: NDArray[np.float64]  # [n] outcome value in [-1, 1]
     group: NDArray[np.int64]  # [n] retrieval index 0..G-1, in time order
     dropped: int = 0  # retrievals ranked by a policy version that is no longer available
-    score: NDArray[np.float64] | None = None  # [n] the logged (served) score; the base score when None
+    version: NDArray[np.int64] | None = None  # [n] the policy version that ranked the row (0: the skill alone)
 
     @property
-    def served(self) -> NDArray[np.float64]:
-        return self.base if self.score is None else self.score
+    def unpoliced(self) -> NDArray[np.bool_]:
+        """Rows ranked by the skill alone."""
+        return np.ones(len(self.base), dtype=bool) if self.version is None else np.asarray(self.version == 0)
 
     @property
     def n_groups(self) -> int:
@@ -78,8 +81,9 @@ class Events:
         """The events of retrieval indices ``groups`` (renumbered from 0, order kept)."""
         keep = np.isin(self.group, groups)
         _, new = np.unique(self.group[keep], return_inverse=True)
+        version = None if self.version is None else self.version[keep]
         return Events(
-            self.features[keep], self.profile[keep], self.base[keep], self.value[keep], new.astype(np.int64), 0, self.served[keep]
+            self.features[keep], self.profile[keep], self.base[keep], self.value[keep], new.astype(np.int64), 0, version
         )
 
     def rank_x(self) -> NDArray[np.float64]:
@@ -100,7 +104,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
         else:
             m["values"].append(float(r["value"]))
     policies: dict[int, UtilityPolicy | None] = {0: None}
-    feats, profs, base, value, group, served = [], [], [], [], [], []
+    feats, profs, base, value, group, versions = [], [], [], [], [], []
     gid: dict[int, int] = {}
     dropped: set[int] = set()
     for (ret, _rank), m in sorted(merged.items()):
@@ -119,7 +123,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
         f = np.array([float(r[n]) for n in FEATURE_NAMES])
         p = np.array([float(r.get(f"p_{t}", 0.0)) for t in PROFILE_KEYS])
         s = float(r["score"])
-        served.append(s)
+        versions.append(v)
         if pol is not None:
             s -= float(pol.residual(rank_inputs(f, p), float(profile_mass(p)))[0])
         feats.append(f)
@@ -130,7 +134,7 @@ def events_from_view(rows: Sequence[dict[str, float]], store: PolicyStore | None
     return Events(
         np.array(feats).reshape(-1, len(FEATURE_NAMES)), np.array(profs).reshape(-1, len(PROFILE_KEYS)),
         np.array(base, dtype=np.float64), np.array(value, dtype=np.float64), np.array(group, dtype=np.int64),
-        len(dropped), np.array(served, dtype=np.float64),
+        len(dropped), np.array(versions, dtype=np.int64),
     )  # fmt: skip
 
 
@@ -184,8 +188,10 @@ def _adam(
     lr: float,
     progress: Progress | None,
     nonneg: NDArray[np.bool_] | None = None,
+    start: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    theta, m, v = np.zeros(n), np.zeros(n), np.zeros(n)
+    theta = np.zeros(n) if start is None else np.array(start, dtype=np.float64)
+    m, v = np.zeros(n), np.zeros(n)
     for i in range(1, iters + 1):
         g = grad(theta)
         m = 0.9 * m + 0.1 * g
@@ -199,8 +205,19 @@ def _adam(
 
 
 def _fit_rank(
-    ev: Events, z: NDArray[np.float64], *, bound: float, l2: float, pointwise: float, iters: int, progress: Progress | None
+    ev: Events,
+    z: NDArray[np.float64],
+    *,
+    bound: float,
+    l2: float,
+    pointwise: float,
+    iters: int,
+    progress: Progress | None,
+    anchor: NDArray[np.float64] | None = None,
+    proximal: float = 0.0,
 ) -> NDArray[np.float64]:
+    """Rank weights; with ``anchor`` (the current weights) the fit starts there and pays
+    ``proximal * |w - anchor|^2``: a conservative step from the policy that produced the data."""
     hi, lo, pw = _pairs(ev.value, ev.group)
     y = np.where(ev.value > 0, 1.0, -1.0)
     c = np.abs(ev.value)
@@ -218,10 +235,30 @@ def _fit_rank(
             np.add.at(gs, lo, -gp)
         gpt = -c * y * _sigmoid(-y * (s + b)) / c_sum * pointwise
         gs += gpt
-        return np.concatenate([z.T @ (gs * (1.0 - t * t)) + 2 * l2 * w, [gpt.sum()]])
+        reg = 2 * l2 * w + (2 * proximal * (w - anchor) if anchor is not None else 0.0)
+        return np.concatenate([z.T @ (gs * (1.0 - t * t)) + reg, [gpt.sum()]])
 
     nonneg = np.array([n in RELEVANCE_INPUTS for n in RANK_INPUTS] + [False])
-    return _adam(grad, d + 1, iters, 0.05, progress, nonneg)[:d]
+    start = None if anchor is None else np.append(anchor, 0.0)
+    return _adam(grad, d + 1, iters, 0.05, progress, nonneg, start)[:d]
+
+
+def _trust_region(ev: Events, current: UtilityPolicy | None, factor: float) -> float:
+    """``factor`` x the mean score span of top-k lists the skill ranked alone; the current bound when
+    there are none (under a policy, the base scores of a served list spread wider by construction,
+    which would widen the region at every update)."""
+    spans, alone = [], []
+    for g in range(ev.n_groups):
+        idx = np.flatnonzero(ev.group == g)
+        if len(idx) > 1:
+            spans.append(float(np.ptp(ev.base[idx])))
+            if ev.unpoliced[idx[0]]:
+                alone.append(spans[-1])
+    if alone:
+        return max(1e-3, factor * float(np.mean(alone)))
+    if current is not None and np.any(current.rank_w):
+        return float(current.rank_bound[0])
+    return max(1e-3, factor * float(np.mean(spans))) if spans else 1e-3
 
 
 def _standardizer(x: NDArray[np.float64], mass: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -281,6 +318,7 @@ def learn(
     margin: float = 0.005,
     min_holdout: int = 30,
     bound_factor: float = 2.0,
+    proximal: float = 0.1,
     k: int = 5,
     l2: float = 1e-3,
     pointwise: float = 0.5,
@@ -306,13 +344,15 @@ def learn(
     rep.train_events, rep.holdout_events = cut, G - cut
     xt, xh = train.rank_x(), held.rank_x()
     mt, mh = profile_mass(train.profile), profile_mass(held.profile)
-    mean, std = _standardizer(xt, mt)
-    # the trust region: twice the mean span of the served top-k scores (served, not base: under a
-    # policy the base scores of a served list spread wider, which would widen the region each round)
-    bands = [np.ptp(train.served[train.group == g]) for g in range(train.n_groups)]
-    bound = max(1e-3, bound_factor * float(np.mean(bands)))
+    bound = _trust_region(train, current, bound_factor)
+    anchor = None
+    if current is not None and np.any(current.rank_w):  # a conservative step from the current weights
+        mean, std, anchor = current.rank_mean, current.rank_std, current.rank_w
+    else:
+        mean, std = _standardizer(xt, mt)
     zt_rank = centred(xt, mt, mean, std)
-    w = _fit_rank(train, zt_rank, bound=bound, l2=l2, pointwise=pointwise, iters=iters, progress=progress)
+    w = _fit_rank(train, zt_rank, bound=bound, l2=l2, pointwise=pointwise, iters=iters, progress=progress,
+                  anchor=anchor, proximal=proximal)  # fmt: skip
     cand = UtilityPolicy.zeros()
     cand.rank_mean, cand.rank_std, cand.rank_w, cand.rank_bound = mean, std, w, np.array([bound])
     # decay head: logistic regression of "helpful" on query-free record features
