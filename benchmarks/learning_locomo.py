@@ -13,7 +13,13 @@ arm sees the other's. Two phases per conversation:
                  leave the ranking exactly as it is
 * with_feedback  the odd questions are answered first with feedback through the real API (helpful:
                  memories covering an evidence turn; irrelevant: the others; corrected: none did),
-                 then the even questions are evaluated with the user's profile built from it
+                 then the even questions are evaluated with the users' profiles built from it
+
+Arms: ``untrained`` (the skill alone), ``sim_policy`` (the policy learned on simulated users: a
+transfer to another population) and, in with_feedback, ``locomo_policy``: a policy learned with
+``learn`` on the odd questions' feedback (from scratch, safety-gated; absent when the gate rejects),
+and ``sim_then_locomo``: the update ``psm learn`` makes on that feedback when the simulation's
+policy is the active one (a conservative step from it; absent when the gate rejects).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from benchmarks.data import DEFAULT_LOCOMO, LOCOMO_CATEGORIES, load_locomo
 from benchmarks.metrics import evidence_recall
 from benchmarks.psm_system import PsmSystem
 from psm_core.errors import ConfigurationError
-from psm_core.feedback import PolicySkill, PolicyStore
+from psm_core.feedback import PolicySkill, PolicyStore, learn
+from psm_core.skill import MemorySkill
 
 __all__ = ["main"]
 
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="first N conversations only")
     p.add_argument("--skill", default="mini", help="the untrained skill (default: the product default)")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--min-events", type=int, default=200, help="feedback events the LoCoMo-learned policy needs")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--out", default="learning_locomo")
     args = p.parse_args(argv)
@@ -84,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     convs = load_locomo(args.data)[: args.limit]
     embedder = default_embedder()
     phases = ("no_feedback", "with_feedback")
-    scores: dict[str, dict[str, dict[int, list[float]]]] = {ph: {"untrained": {}, "learned": {}} for ph in phases}
+    scores: dict[str, dict[str, dict[int, list[float]]]] = {ph: {} for ph in phases}
     fb_counts = {"helpful": 0, "corrected": 0, "retrievals": 0}
+    gate: dict[str, Any] = {}
+    gate_sim: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="psm-learning-locomo-") as tmp:
         try:
             system = PsmSystem(Path(tmp) / "psm", embedder, unit_key="dia_id", skill=args.skill)
@@ -93,45 +103,57 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {args.skill} unavailable ({exc}); using the baseline policy", file=sys.stderr)
             system = PsmSystem(Path(tmp) / "psm2", embedder, unit_key="dia_id", skill="baseline")
         base = system.psm.skill
-        learned = PolicySkill(base, policy, profile=system.psm.feedback_log.user_profile)
-        arms = (("untrained", base), ("learned", learned))
+        profile = system.psm.feedback_log.user_profile
+        arms: dict[str, MemorySkill] = {"untrained": base, "sim_policy": PolicySkill(base, policy, profile=profile)}
 
         def ask(phase: str, user: str, q: Any) -> None:
-            for arm, skill in arms:
+            for arm, skill in arms.items():
                 system.psm.skill = skill
                 hits, _ = system.recall(user, q.question, args.k)
                 covered = [u for h in hits for u in h.units]
-                scores[phase][arm].setdefault(q.category, []).append(evidence_recall(covered, q.evidence))
+                scores[phase].setdefault(arm, {}).setdefault(q.category, []).append(evidence_recall(covered, q.evidence))
                 system.restore(user)
 
+        def give_feedback(user: str, q: Any) -> None:
+            mem = system.memory(user)
+            res = mem.recall(q.question, k=args.k)
+            rid = mem.log_retrieval(res)
+            good = [m.id for m in res.memories if set(system.units_of(mem, m.record)) & set(q.evidence)]
+            fb_counts["retrievals"] += 1
+            if good:
+                mem.feedback(rid, "helpful", memory_ids=good, source="locomo-evidence")
+                rest = [i for i in res.ids if i not in good]
+                if rest:
+                    mem.feedback(rid, "irrelevant", memory_ids=rest, source="locomo-evidence")
+                fb_counts["helpful"] += 1
+            else:
+                mem.feedback(rid, "corrected", source="locomo-evidence")
+                fb_counts["corrected"] += 1
+
         try:
-            for conv in tqdm(convs, desc="conversations", file=sys.stderr):
+            for conv in tqdm(convs, desc="no feedback, then feedback", file=sys.stderr):
                 user = conv.sample_id
                 system.ingest(user, _sessions(conv))
                 for q in conv.questions:  # phase 1: a user who has given no feedback
                     ask("no_feedback", user, q)
-                # phase 2: feedback on every other question (untrained skill serving), then the rest
-                system.psm.skill = base
-                mem = system.memory(user)
+                system.psm.skill = base  # phase 2a: feedback on the odd questions, the skill alone serving
                 for q in conv.questions[1::2]:
-                    if not q.evidence:
-                        continue
-                    res = mem.recall(q.question, k=args.k)
-                    rid = mem.log_retrieval(res)
-                    good = [m.id for m in res.memories if set(system.units_of(mem, m.record)) & set(q.evidence)]
-                    fb_counts["retrievals"] += 1
-                    if good:
-                        mem.feedback(rid, "helpful", memory_ids=good, source="locomo-evidence")
-                        rest = [i for i in res.ids if i not in good]
-                        if rest:
-                            mem.feedback(rid, "irrelevant", memory_ids=rest, source="locomo-evidence")
-                        fb_counts["helpful"] += 1
-                    else:
-                        mem.feedback(rid, "corrected", source="locomo-evidence")
-                        fb_counts["corrected"] += 1
+                    if q.evidence:
+                        give_feedback(user, q)
                 system.snapshot(user)
-                for q in conv.questions[0::2]:
-                    ask("with_feedback", user, q)
+            # a policy learned on this population's own feedback (safety-gated), from scratch
+            rep = learn(system.psm.feedback_log, None, min_events=args.min_events)
+            gate = rep.metrics()
+            # and what `psm learn` says about the simulation's policy when that one is active here
+            rep_sim = learn(system.psm.feedback_log, policy, min_events=args.min_events)
+            gate_sim = rep_sim.metrics()
+            if rep.accepted and rep.policy is not None:
+                arms["locomo_policy"] = PolicySkill(base, rep.policy, profile=profile)
+            if rep_sim.accepted and rep_sim.policy is not None:
+                arms["sim_then_locomo"] = PolicySkill(base, rep_sim.policy, profile=profile)
+            for conv in tqdm(convs, desc="evaluating with feedback", file=sys.stderr):
+                for q in conv.questions[0::2]:  # phase 2b: the even questions
+                    ask("with_feedback", conv.sample_id, q)
         finally:
             system.psm.skill = base
             skill_name = base.name
@@ -153,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         "with_feedback": "odd questions first answered with feedback (helpful = memories covering evidence), "
         "then the even questions evaluated",
         "feedback_given": fb_counts,
+        "locomo_policy_gate": gate,
+        "learn_with_sim_policy_active": gate_sim,
         "recall_at_k": tables,
-        "delta_all": {ph: tables[ph]["learned"]["all"] - tables[ph]["untrained"]["all"] for ph in phases},
+        "delta_all": {
+            ph: {arm: row["all"] - tables[ph]["untrained"]["all"] for arm, row in tables[ph].items() if arm != "untrained"}
+            for ph in phases
+        },
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.out}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -165,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'arm':>10} | " + " | ".join(f"{c:>11}" for c in cols) + " | questions")
         for arm, row in tables[phase].items():
             print(f"{arm:>10} | " + " | ".join(f"{row.get(c, float('nan')):>11.4f}" for c in cols) + f" | {row['questions']}")
-        print(f"delta R@{args.k} (learned - untrained): {result['delta_all'][phase]:+.4f}")
+        for arm, d in result["delta_all"][phase].items():
+            print(f"delta R@{args.k} ({arm} - untrained): {d:+.4f}")
+    print(f"\nlocomo_policy gate: {gate.get('reason')}")
+    print(f"psm learn with the sim policy active: {gate_sim.get('reason')}")
     return 0
 
 

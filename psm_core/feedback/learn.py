@@ -291,6 +291,7 @@ class LearnReport:
     ndcg_candidate: float = 0.0
     gain_lower: float = 0.0
     bound: float = 0.0
+    current_worse_than_skill: bool = False
     decay_used: bool = False
     decay_logloss_constant: float = 0.0
     decay_logloss_candidate: float = 0.0
@@ -301,7 +302,7 @@ class LearnReport:
     def metrics(self) -> dict[str, Any]:
         """The report as JSON-able numbers (what the manifest records)."""
         keys = ("accepted", "reason", "events", "train_events", "holdout_events", "holdout_scored", "dropped_events",
-                "ndcg_base", "ndcg_current", "ndcg_candidate", "gain_lower", "bound", "decay_used", "decay_logloss_constant",
+                "ndcg_base", "ndcg_current", "ndcg_candidate", "gain_lower", "bound", "current_worse_than_skill", "decay_used", "decay_logloss_constant",
                 "decay_logloss_candidate", "seconds")  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         return {k: ((round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v) for k, v in out.items()}
@@ -397,6 +398,16 @@ def learn(
             f"rejected: held-out NDCG@{k} {rep.ndcg_candidate:.4f} against the current {rep.ndcg_current:.4f} "
             f"(needs +{margin} and a 95% lower bound above 0; it is {rep.gain_lower:+.4f})"
         )
+    if current is not None and n > 1 and np.any(current.rank_w):
+        lag = cur_ev - base_ev
+        upper = float(lag.mean() + 1.645 * lag.std(ddof=1) / np.sqrt(n))
+        if upper < 0:
+            rep.current_worse_than_skill = True
+            rep.reason += (
+                f"; warning: the active policy ranks held-out events worse than the skill alone "
+                f"(NDCG@{k} {rep.ndcg_current:.4f} < {rep.ndcg_base:.4f}): consider `psm learn --rollback 0`"
+            )
+            logger.warning("the active utility policy underperforms the skill alone on held-out feedback")
     logger.info("learn: %d events, %s", G, rep.reason)
     return rep
 
