@@ -38,6 +38,20 @@ def _speaker_match(role: str, words: set[str], lowered: str) -> bool:
     return r in words if " " not in r else r in lowered
 
 
+def _related(idx: UserIndex, record: MemoryRecord) -> list[str]:
+    """Turns whose evidence counts as "neighbouring": adjacent turns of an episode, and for a
+    consolidated fact the episodes it came from and their adjacent turns."""
+    if not record.provenance:
+        return idx.neighbors(record)
+    out: list[str] = []
+    for pid in record.provenance:
+        src = idx.records.get(pid)
+        if src is not None:
+            out.append(pid)
+            out.extend(idx.neighbors(src))
+    return list(dict.fromkeys(j for j in out if j != record.id))
+
+
 def gather_candidates(
     idx: UserIndex,
     store: ChromaStore,
@@ -64,7 +78,7 @@ def gather_candidates(
     if not base:
         return []
     sims = dict(zip(base, idx.similarities(base, qv).tolist()))
-    nbrs = {i: idx.neighbors(recs[i]) for i in base}
+    nbrs = {i: _related(idx, recs[i]) for i in base}
     prelim = sorted(base, key=lambda i: -((1 - lexical_share) * sims[i] + lexical_share * lex.get(i, (0.0, 0))[0]))
     pool = list(base)
     seen = set(base)
@@ -73,9 +87,8 @@ def gather_candidates(
             if j not in seen and _eligible(recs[j], wanted, include_superseded):
                 seen.add(j)
                 pool.append(j)
-                nbrs[j] = idx.neighbors(recs[j])
-    need = [j for i in pool for j in nbrs[i] if j not in sims] + [i for i in pool if i not in sims]
-    need = list(dict.fromkeys(need))
+                nbrs[j] = _related(idx, recs[j])
+    need = list(dict.fromkeys(j for i in pool for j in nbrs[i] if j not in sims and j in recs))
     if need:
         sims.update(zip(need, idx.similarities(need, qv).tolist()))
     words, lowered = speaker_matcher(query)
@@ -90,7 +103,7 @@ def gather_candidates(
                 lexical=lx[0] if lx else 0.0,
                 dense_rank=dense_rank.get(i),
                 lexical_rank=lx[1] if lx else None,
-                neighbor_similarity=max((sims[j] for j in near), default=0.0),
+                neighbor_similarity=max((sims[j] for j in near if j in sims), default=0.0),
                 neighbor_lexical=max((lex[j][0] for j in near if j in lex), default=0.0),
                 speaker_match=_speaker_match(recs[i].role, words, lowered),
             )

@@ -21,6 +21,7 @@ from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
 from psm_core.index import CONTEXT_CHARS, UserIndex, retrieval_text, speaker_line
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
+from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
 from psm_core.text import clean_text, count_tokens
@@ -51,6 +52,21 @@ class MemoryStats(BaseModel):
     total: int
     tokens: int
     latest_activity: datetime | None
+
+
+def _without_covered(cands: Sequence[Candidate], order: Sequence[int], k: int) -> list[int]:
+    """The first ``k`` of ``order``, skipping an episode that a better-ranked fact already covers."""
+    covered: set[str] = set()
+    out: list[int] = []
+    for i in order:
+        rec = cands[i].record
+        if rec.id in covered:
+            continue
+        out.append(int(i))
+        covered.update(rec.provenance)
+        if len(out) == k:
+            break
+    return out
 
 
 class UserMemory:
@@ -283,7 +299,7 @@ class UserMemory:
             if excluded:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
-            order = np.argsort(-scores, kind="stable")[:k]
+            order = _without_covered(cands, np.argsort(-scores, kind="stable"), k)
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,

@@ -51,7 +51,8 @@ class ScoredMemory(BaseModel):
     def render(self) -> str:
         r = self.record
         when = r.observed_at.strftime("%Y-%m-%d")
-        who = f"{r.role}: " if r.tier in (Tier.EPISODIC, Tier.WORKING, Tier.ARCHIVAL) and r.role else ""
+        generic = r.role.lower() in ("user", "assistant", "system", "human", "ai")
+        who = f"{r.role}: " if r.role and (r.tier is not Tier.SEMANTIC or not generic) else ""
         note = ""
         if r.status is Status.SUPERSEDED and r.valid_to is not None:
             note = f" (no longer true since {r.valid_to.strftime('%Y-%m-%d')})"
