@@ -6,6 +6,7 @@ log.py       FeedbackLog: retrievals, surfaced memories (features), outcomes, us
 profile.py   a user's utility profile: which traits their helpful memories had (numbers only)
 policy.py    UtilityPolicy (shared weights) and PolicySkill (wraps any MemorySkill)
 versions.py  PolicyStore: versioned weights under PSM_HOME/policy, active pointer, rollback
+events.py    feedback events as arrays, NDCG of held-out retrievals
 learn.py     learn / update_policy: train from the log behind a held-out safety gate
 simulate.py  simulated users with hidden utility, for the learning curve and tests
 cli.py       `psm learn`
