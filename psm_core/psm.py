@@ -296,3 +296,6 @@ class PSM:
         self.skill = self._with_policy(base)
         logger.info("skill now %s", self.skill.name)
         return self.skill
+
+    async def areload_policy(self) -> MemorySkill:
+        return await asyncio.to_thread(self.reload_policy)

@@ -228,3 +228,11 @@ def test_policy_rejects_malformed_arrays():
     bad["rank_w"] = np.full(len(RANK_INPUTS), np.nan)
     with pytest.raises(ValueError):
         UtilityPolicy(**bad)
+
+
+async def test_async_reload_policy(home):
+    store = PolicyStore(home / "policy")
+    with PSM(PSMSettings(home=home, skill="baseline")) as psm:
+        assert psm.skill.name == "baseline"
+        store.activate(store.save(_random_policy(8)))
+        assert (await psm.areload_policy()).name == "baseline+policy-v1"
