@@ -17,13 +17,14 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.lexical import tokenize
 from psm_core.skill.base import Candidate
-from psm_core.types import Kind, Status, Tier
+from psm_core.types import Event, Kind, Status, Tier
 
 __all__ = [
     "CORRECTION_CUE_NAMES",
@@ -34,6 +35,7 @@ __all__ = [
     "correction_cues",
     "correction_inputs",
     "gate_inputs",
+    "heuristic_importance",
     "interfere_inputs",
     "latin_share",
     "pair_cues",
@@ -124,7 +126,9 @@ TEXT_CUE_NAMES: tuple[str, ...] = (
     "second_person", "third_person", "proper_nouns", "social_open", "social_only", "thanks", "farewell", "support",
     "emotion", "hedge", "time_expr", "past", "future", "request", "photo", "negation", "latin_share",
 )  # fmt: skip
-GATE_EXTRA_NAMES: tuple[str, ...] = ("role_user", "role_assistant", "role_named", "prev_question", "prev_social", "has_prev")
+GATE_EXTRA_NAMES: tuple[str, ...] = (
+    "role_user", "role_assistant", "role_named", "prev_question", "prev_social", "has_prev", "heuristic_importance",
+)  # fmt: skip
 PAIR_CUE_NAMES: tuple[str, ...] = (
     "cosine", "jaccard", "overlap_new", "overlap_old", "len_ratio", "neg_new", "neg_old", "neg_xor", "num_new",
     "num_old", "num_mismatch", "num_shared", "change_new", "change_old", "deny_new", "proper_shared", "proper_new_only",
@@ -191,13 +195,26 @@ def text_cues(text: str) -> list[float]:
     ]
 
 
+_HEURISTIC: Any = None
+
+
+def heuristic_importance(text: str) -> float:
+    """The baseline policy's importance of ``text`` (its documented rules), a cue for the gate head."""
+    global _HEURISTIC
+    if _HEURISTIC is None:
+        from psm_core.skill.baseline import BaselinePolicy
+
+        _HEURISTIC = BaselinePolicy()
+    return float(_HEURISTIC.gate(Event(text=text)).importance)
+
+
 def gate_inputs(
     texts: Sequence[str],
     vectors: NDArray[np.float32],
     roles: Sequence[str],
     previous: Sequence[str | None],
 ) -> NDArray[np.float32]:
-    """Rows of [embedding | text cues | role and previous-turn cues] for the gate head."""
+    """Rows of [embedding | text cues | role, previous-turn and heuristic cues] for the gate head."""
     rows = []
     for text, role, prev in zip(texts, roles, previous):
         r = (role or "").lower()
@@ -208,6 +225,7 @@ def gate_inputs(
             float(prev is not None and "?" in prev),
             float(prev is not None and bool(_SOCIAL_ONLY.match(prev.strip()))),
             float(prev is not None),
+            heuristic_importance(text),
         ]
         rows.append(text_cues(text) + extra)
     cues = np.asarray(rows, dtype=np.float32).reshape(len(texts), len(TEXT_CUE_NAMES) + len(GATE_EXTRA_NAMES))

@@ -36,6 +36,21 @@ def register(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
+    q = sub.add_parser(
+        "train-lora",
+        help="fine-tune LoRA adapters of a local causal LM (4-bit) for PSM-LM",
+        description="QLoRA on the memory-operations curriculum; load the result with PSMLM.load(model, adapter=OUT).",
+    )
+    q.add_argument("--model", required=True, type=Path, help="local Hugging Face model directory")
+    q.add_argument("--gguf-file", default=None, help="GGUF file inside --model, when the model is GGUF")
+    q.add_argument("--out", required=True, type=Path, help="output directory for the adapters")
+    q.add_argument("--steps", type=int, default=200)
+    q.add_argument("--examples", type=int, default=3000)
+    q.add_argument("--lr", type=float, default=2e-4)
+    q.add_argument("--rank", type=int, default=8)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_train_lora)
+
 
 def _train(args: argparse.Namespace) -> int:
     from psm_core.skill.training.train import TrainConfig, train
@@ -55,4 +70,15 @@ def _train(args: argparse.Namespace) -> int:
     print(f"PSM-mini written to {report.out} in {report.seconds:.0f} s")
     print(json.dumps(report.metrics, indent=2, sort_keys=True))
     sys.stdout.flush()
+    return 0
+
+
+def _train_lora(args: argparse.Namespace) -> int:
+    from psm_core.skill.training.lora import train_lora
+
+    summary = train_lora(
+        args.model, args.out, gguf_file=args.gguf_file, steps=args.steps, examples=args.examples, lr=args.lr,
+        rank=args.rank, seed=args.seed, progress=True,
+    )  # fmt: skip
+    print(json.dumps(summary, indent=2))
     return 0

@@ -24,7 +24,7 @@ Loss = Callable[..., "object"]
 def _torch():  # type: ignore[no-untyped-def]
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # small heads: more threads only contend (30x slower on a shared 2-core box)
     return torch
 
 

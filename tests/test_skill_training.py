@@ -1,0 +1,80 @@
+"""The curriculum generator, the `psm train` command and the docs examples of the memory skill."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from psm_core.cli import build_parser
+from psm_core.skill.base import Relation
+from psm_core.skill.training.curriculum import Curriculum
+from psm_core.skill.training.lexicon import SLOTS, split
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "skill.md"
+
+
+def test_curriculum_is_seeded() -> None:
+    assert Curriculum(5).dialogue() == Curriculum(5).dialogue()
+    assert [Curriculum(5).pair() for _ in range(3)] == [Curriculum(5).pair() for _ in range(3)]
+    assert Curriculum(5).dialogue() != Curriculum(6).dialogue()
+
+
+def test_held_out_split_uses_other_phrasings() -> None:
+    for slot in SLOTS:
+        for part in ("say", "update", "deny", "ask"):
+            seq = getattr(slot, part)
+            if len(seq) >= 4:
+                assert not set(split(seq, True)) & set(split(seq, False)), (slot.name, part)
+
+
+def test_curriculum_labels_cover_every_decision() -> None:
+    cur = Curriculum(11)
+    dialogues = [cur.dialogue() for _ in range(6)]
+    turns = [t for d in dialogues for t in d.turns]
+    assert any(t.keep for t in turns) and any(not t.keep for t in turns)
+    for d in dialogues:
+        for q in d.queries:
+            assert q.gold and all(d.turns[i].keep for i in q.gold)
+    assert {cur.pair().relation for _ in range(200)} == set(Relation)
+    assert {cur.correction().is_correction for _ in range(50)} == {True, False}
+
+
+def test_train_command_is_registered() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["train", "--out", "x", "--weak-labels"])
+    assert args.weak_labels and callable(args.func)
+    args = parser.parse_args(["train-lora", "--model", "m", "--out", "o"])
+    assert args.steps == 200 and callable(args.func)
+
+
+@pytest.mark.slow
+def test_train_small_end_to_end(tmp_path: Path) -> None:
+    from psm_core.config import PSMSettings
+    from psm_core.embeddings import load_embedder
+    from psm_core.skill.mini import PSMMini
+    from psm_core.skill.training.train import TrainConfig, train
+
+    cfg = TrainConfig(out=tmp_path, dialogues=12, eval_dialogues=3, weigh_dialogues=4, pairs=300, eval_pairs=100,
+                      corrections=200, eval_corrections=50)  # fmt: skip
+    report = train(cfg)
+    assert (tmp_path / "model.safetensors").exists() and "Must not be used for" in (tmp_path / "MODEL_CARD.md").read_text()
+    assert 0 <= report.metrics["interfere"]["heldout_macro_f1"] <= 1
+    s = PSMSettings()
+    skill = PSMMini.load(tmp_path, embedder=load_embedder(s.embedder, s.embedder_backend, s.model_cache / "models"))
+    assert skill.config["weak_labels"] is False
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = _python_blocks(DOCS.read_text())
+    assert blocks, "docs/skill.md has python examples"
+    monkeypatch.setenv("PSM_HOME", str(tmp_path / "home"))
+    for code in blocks:
+        if "PSMLM" in code:
+            continue  # needs a local LM directory; covered by tests/test_skill_lm.py
+        exec(compile(code, str(DOCS), "exec"), {"__name__": "docs_example"})
