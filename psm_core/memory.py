@@ -54,7 +54,7 @@ class MemoryStats(BaseModel):
     latest_activity: datetime | None
 
 
-def _without_covered(cands: Sequence[Candidate], order: Sequence[int], k: int) -> list[int]:
+def _without_covered(cands: Sequence[Candidate], order: Iterable[int], k: int) -> list[int]:
     """The first ``k`` of ``order``, skipping an episode that a better-ranked fact already covers."""
     covered: set[str] = set()
     out: list[int] = []
