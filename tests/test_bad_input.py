@@ -13,7 +13,9 @@ def test_invalid_user_ids_are_refused(psm, user_id):
         psm.for_user(user_id)
 
 
-@pytest.mark.parametrize("user_id", ["o'brien \"quoted\"", "$where", "`rm -rf`", "ユーザー🙂", "ｆｕｌｌwidth", "a\u200db", "user*", "50%"])
+@pytest.mark.parametrize(
+    "user_id", ['o\'brien "quoted"', "$where", "`rm -rf`", "ユーザー🙂", "ｆｕｌｌwidth", "a\u200db", "user*", "50%"]
+)
 def test_unusual_user_ids_are_literal_and_isolated(psm, user_id):
     mem = psm.for_user(user_id)
     rec = mem.remember(f"secret of {user_id!r}")

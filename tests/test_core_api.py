@@ -99,7 +99,10 @@ def test_export_is_json_lines_and_survives_reopen(home):
 
 def test_observe_many_is_one_batch(psm):
     mem = psm.for_user("bob")
-    events = [{"text": f"I visited city number {i} on my trip", "session_id": "trip", "timestamp": T0 + timedelta(hours=i)} for i in range(40)]
+    events = [
+        {"text": f"I visited city number {i} on my trip", "session_id": "trip", "timestamp": T0 + timedelta(hours=i)}
+        for i in range(40)
+    ]
     recs = mem.observe_many(events)
     assert len(recs) == 40 and mem.stats().tiers["episodic"] == 40
     assert mem.recall("city number 17", k=1)[0].text == "I visited city number 17 on my trip"

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _child(code: str, home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PSM_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_second_process_fails_fast_with_a_clear_error(home):
