@@ -6,7 +6,7 @@
 For each category (LoCoMo) or question type (LongMemEval): how many questions the system wins, ties
 and loses against ``--vs`` at k, the evidence the system missed (dropped by the gate, or stored but
 ranked below k, and where), and a few losing questions with the evidence text and what ranked first.
-Writes ``<out>_diagnosis.md`` beside the results.
+Writes ``<out>_diagnosis_<system>_vs_<vs>.md`` beside the results.
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ def compare(rows: Sequence[Mapping[str, Any]], system: str, vs: str, key: str, g
     return out
 
 
-def _miss_profile(rows: list[Mapping[str, Any]], system: str, k: int, locomo: bool) -> dict[str, int]:
-    """Evidence units the system did not cover at k: dropped by the gate, ranked in (k, 50], or beyond."""
-    prof = {"covered": 0, "dropped_by_gate": 0, "ranked_k_to_50": 0, "not_in_top_50": 0}
+def _miss_profile(rows: Sequence[Mapping[str, Any]], system: str, k: int) -> dict[str, int]:
+    """Evidence units (turns or sessions) of the system at k: covered, dropped by the gate, ranked after k
+    (within what the system retrieved: top 50 items), or not retrieved at all."""
+    prof = {"covered": 0, "dropped_by_gate": 0, "ranked_after_k": 0, "not_retrieved": 0}
     for r in rows:
         if system not in r["systems"]:
             continue
@@ -69,12 +70,9 @@ def _miss_profile(rows: list[Mapping[str, Any]], system: str, k: int, locomo: bo
             elif unit in dropped:
                 prof["dropped_by_gate"] += 1
             elif rank is not None:
-                prof["ranked_k_to_50"] += 1
+                prof["ranked_after_k"] += 1
             else:
-                prof["not_in_top_50"] += 1
-    if not locomo:
-        prof["ranked_k_to_10"] = prof.pop("ranked_k_to_50")
-        prof["not_in_top_10_sessions"] = prof.pop("not_in_top_50")
+                prof["not_retrieved"] += 1
     return prof
 
 
@@ -115,12 +113,12 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     )  # fmt: skip
     prof_rows = []
     for g in sorted(cmp):
-        prof = _miss_profile([r for r in rows if str(r[group]) == g], args.system, k if locomo else 10, locomo)
+        prof = _miss_profile([r for r in rows if str(r[group]) == g], args.system, k)
         prof_rows.append([g, *[str(v) for v in prof.values()]])
-    prof_head = list(_miss_profile([], args.system, k, locomo))
+    prof_head = list(_miss_profile([], args.system, k))
     misses = md_table([f"evidence of {args.system}", *prof_head], prof_rows)
     lines = [f"# Diagnosis: {args.system} vs {args.vs} on {args.benchmark} ({key})", "", f"Command: `{command}`", "",
-             table, "", "Where the evidence went (units at k; LongMemEval counts sessions within the top 10):", "", misses, ""]  # fmt: skip
+             table, "", f"Where {args.system}'s evidence went at k={k} (LoCoMo: turns; LongMemEval: gold sessions):", "", misses, ""]  # fmt: skip
     for g, c in sorted(cmp.items()):
         if not c["losses"]:
             continue
@@ -142,7 +140,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         lines.append("")
     text = "\n".join(lines)
     print(text)
-    out = path.with_name(f"{stem}_diagnosis.md")
+    out = path.with_name(f"{stem}_diagnosis_{args.system}_vs_{args.vs}.md".replace("+", "_"))
     out.write_text(text + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return {"groups": {g: {kk: v for kk, v in c.items() if kk != "losses"} for g, c in cmp.items()}}

@@ -83,7 +83,7 @@ def test_locomo_and_diagnose_commands_on_a_tiny_file(tmp_path: Path, capsys: pyt
     printed = capsys.readouterr().out
     assert "| bm25" in printed and "psm+consolidation" in printed
     rc = main(["diagnose", "locomo", "--results", str(out / "lc_questions.jsonl"), "--data", str(data), "--out", "lc"])
-    assert rc == 0 and (out / "lc_diagnosis.md").exists()
+    assert rc == 0 and (out / "lc_diagnosis_psm_vs_bm25.md").exists()
 
 
 def test_longmemeval_and_latency_commands_on_a_tiny_file(tmp_path: Path) -> None:
