@@ -104,8 +104,9 @@ def environment() -> dict[str, Any]:
 
 
 def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
+    """JSON-ready: NaN as null, floats to 4 decimals (keeps the per-question files small)."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else round(obj, 4)
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
