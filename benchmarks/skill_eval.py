@@ -124,7 +124,7 @@ def eval_interference(skills: dict[str, MemorySkill], vc: VectorCache, entries: 
             if not data:
                 continue
             vn, vo = vc.embed([d[0] for d in data]), vc.embed([d[1] for d in data])
-            sims = (vn * vo).sum(1).tolist()
+            sims = np.clip((vn * vo).sum(1), 0.0, 1.0).tolist()  # the baseline rejects negative cosines (probability > 1)
             pred = np.array([RELATIONS.index(r.relation) for r in skill.interfere_batch([(a, b) for a, b, _ in data], sims)])
             true = np.array([RELATIONS.index(d[2]) for d in data])
             present = sorted(set(true.tolist()))
@@ -191,6 +191,7 @@ def eval_recall(
             "recall@10": recall_at(lo, 10),
             "recall@5": recall_at(lo, 5),
             "stored": round(stored_lo, 4),
+            "recall_p50_ms": round(float(np.median([q.ms for q in lo])), 2),
         }
         out["longmemeval"][f"PSM {name}"] = {
             "recall_all@5": recall_all_sessions(lm, 5), "recall_all@10": recall_all_sessions(lm, 10), "stored": round(stored_lm, 4),
@@ -320,6 +321,8 @@ def _markdown(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"LoCoMo: {rc['locomo']['questions']} questions; LongMemEval_S: {rc['longmemeval']['questions']} held-out questions.",
+        "Recall p50 latency through the API on LoCoMo (query embedding cached: Chroma + candidates + weigh), ms: "
+        + ", ".join(f"{n} {v['recall_p50_ms']}" for n, v in rc["locomo"].items() if isinstance(v, dict) and "recall_p50_ms" in v),
         "",
     ]
     lines += ["## Correction detection", "| skill | set | precision | recall | F1 |", "|---|---|---|---|---|"]

@@ -278,19 +278,51 @@ def chat_prompt(tokenizer: Any, user: str) -> str:
     return f"{P.SYSTEM}\n\n{user}\n\nJSON:"
 
 
-def load_4bit(model: str | Path, *, gguf_file: str | None = None, device: str | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) of a local HF directory in 4-bit NF4 (CUDA when present, CPU otherwise)."""
+def _from_gguf(path: Path, gguf_file: str, cache_dir: Path) -> Path:
+    """A HF directory converted once from ``path/gguf_file`` (transformers cannot quantize a GGUF load directly)."""
+    import os
+
+    torch, tf = _require()
+    src = path / gguf_file
+    if not src.is_file():
+        raise InvalidInputError(f"no GGUF file {gguf_file!r} in {path}")
+    dest = cache_dir / f"{src.stem}-{src.stat().st_size}"
+    if (dest / "config.json").exists():
+        return dest
+    logger.info("converting %s to a safetensors directory at %s (once)", src.name, dest)
+    tok = tf.AutoTokenizer.from_pretrained(str(path), gguf_file=gguf_file)
+    dense = tf.GgufConfig(gguf_file=gguf_file, dequantize=True)  # plain weights, so they can be saved and re-quantized
+    lm = tf.AutoModelForCausalLM.from_pretrained(str(path), gguf_file=gguf_file, quantization_config=dense, dtype=torch.bfloat16)
+    lm.hf_quantizer = None
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+    lm.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    os.replace(tmp, dest)
+    return dest
+
+
+def load_4bit(
+    model: str | Path, *, gguf_file: str | None = None, device: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[Any, Any]:
+    """(model, tokenizer) of a local HF directory in 4-bit NF4 (CUDA when present, CPU otherwise).
+
+    A GGUF model (``gguf_file`` inside ``model``) is dequantized once into ``cache_dir``
+    (default ``~/.cache/psm/lm``) and loaded from there in 4-bit.
+    """
     torch, tf = _require()
     path = Path(model).expanduser()
     if not path.exists():
         raise InvalidInputError(f"model {model!r} is not a local directory: PSM loads nothing from a hub at run time")
+    if gguf_file:
+        path = _from_gguf(path, gguf_file, Path(cache_dir or "~/.cache/psm/lm").expanduser())
     cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     dtype = torch.bfloat16 if cuda else torch.float32
     quant = tf.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
-    extra = {"gguf_file": gguf_file} if gguf_file else {}
-    tok = tf.AutoTokenizer.from_pretrained(str(path), **extra)
+    tok = tf.AutoTokenizer.from_pretrained(str(path))
     lm = tf.AutoModelForCausalLM.from_pretrained(
-        str(path), quantization_config=quant, device_map=device or ("cuda" if cuda else "cpu"), dtype=dtype, **extra
+        str(path), quantization_config=quant, device_map=device or ("cuda" if cuda else "cpu"), dtype=dtype
     )
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

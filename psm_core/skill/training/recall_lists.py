@@ -14,6 +14,7 @@ the recorded scores exactly as ``recall`` does it (stable sort, best first).
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,7 @@ class QueryResult:
     stored: int = 0
     observed: int = 0
     kept_units: set[str] = field(default_factory=set)
+    ms: float = 0.0
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -136,13 +138,15 @@ def run_units(
                                 kept.add(str(r.metadata.get("unit")))
                 for query, gold, info in unit.queries:
                     rec.last = None
+                    t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
+                    ms = (time.perf_counter() - t0) * 1000.0
                     if rec.last is None:
                         x, names, scores, answer = np.zeros((0, 1), np.float32), list[str](), np.zeros(0), list[bool]()
                     else:
                         x, names, scores, answer = rec.last
                     pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
-                    out.append(QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept))
+                    out.append(QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms))
     return out
 
 
@@ -187,6 +191,9 @@ def locomo_units(convs: Sequence[LocomoConversation], with_empty: bool = False) 
     return units
 
 
+_MAX_CHARS = 16000  # a few LongMemEval turns are pasted documents over PSM's 64 KB limit; the embedder reads 256 tokens
+
+
 def lme_gold(entry: dict[str, Any]) -> set[str]:
     """Answer sessions with a user turn that has the answer (the official retrieval gold)."""
     gold = set()
@@ -197,7 +204,8 @@ def lme_gold(entry: dict[str, Any]) -> set[str]:
 
 
 def lme_units(entries: Sequence[dict[str, Any]], answer_turns_only: bool = False) -> list[Unit]:
-    """One user per question: its haystack's user turns (official recipe), one session per haystack session.
+    """One user per question: its haystack's user turns (official recipe), one session per haystack session;
+    turns are cut at 16,000 characters (PSM refuses texts over 64 KB).
 
     ``answer_turns_only`` marks only ``has_answer`` turns as positives (training); otherwise any turn
     of a gold session counts (evaluation, which scores sessions).
@@ -214,7 +222,7 @@ def lme_units(entries: Sequence[dict[str, Any]], answer_turns_only: bool = False
             start = parse_lme_date(date)
             evs = [
                 {
-                    "text": t["content"], "role": "user", "session_id": sid, "timestamp": start.replace(second=min(59, i)),
+                    "text": t["content"][:_MAX_CHARS], "role": "user", "session_id": sid, "timestamp": start.replace(second=min(59, i)),
                     "metadata": {"unit": sid, "answer": bool(t.get("has_answer")) or not answer_turns_only},
                 }
                 for i, t in enumerate(session)

@@ -46,13 +46,13 @@ class TrainConfig:
     dialogues: int = 500
     eval_dialogues: int = 60
     weigh_dialogues: int = 80
-    pairs: int = 15000
+    pairs: int = 24000
     eval_pairs: int = 3000
     corrections: int = 8000
     eval_corrections: int = 2000
     weak_labels: bool = False
     data: Path | None = None  # ../shared/data by default
-    lme_questions: int = 40  # training-half LongMemEval questions used for recall lists
+    lme_questions: int = 60  # training-half LongMemEval questions used for recall lists
     gate_recall_target: float = 0.99
     cache_dir: Path | None = None
     embedder: str = "all-MiniLM-L6-v2"
@@ -209,24 +209,22 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     }
     heads = {"gate": gate, "interfere": interfere, "correct": correct, "weigh": _identity_weigh()}
     stage1 = PSMMini(heads, config, vectors)
-    weigh_dialogues = dialogues[: cfg.weigh_dialogues]
-    lists = run_units(
-        curriculum_units(weigh_dialogues), stage1, vectors, k=10, progress=progress, desc="recall lists (curriculum)"
-    )
-    weights = [1.0] * len(lists)
-    if convs:
-        lo = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
-        lm = run_units(
+    if convs:  # real question → evidence lists; synthetic lists were found to hurt on real dialogue
+        lists = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
+        lists += run_units(
             lme_units(lme_train[: cfg.lme_questions], answer_turns_only=True), stage1, vectors, k=25, progress=progress,
             desc="recall lists (LongMemEval)",
         )  # fmt: skip
-        lists += lo + lm
-        weights += [2.0] * len(lo) + [2.0] * len(lm)
+        metrics["weigh_sources"] = "LoCoMo train conversations + LongMemEval training questions"
+    else:
+        weigh_dialogues = dialogues[: cfg.weigh_dialogues]
+        lists = run_units(
+            curriculum_units(weigh_dialogues), stage1, vectors, k=10, progress=progress, desc="recall lists (curriculum)"
+        )
+        metrics["weigh_sources"] = f"{len(weigh_dialogues)} curriculum dialogues"
     vectors.save()
     steps("lists")
-    weigh = fit.fit_ranker(
-        [(q.features, q.positives) for q in lists], weights=weights, hidden=(32,), epochs=40, seed=cfg.seed, on_epoch=steps
-    )
+    weigh = fit.fit_ranker([(q.features, q.positives) for q in lists], hidden=(32,), epochs=40, seed=cfg.seed, on_epoch=steps)
     heads["weigh"] = weigh
     skill = PSMMini(heads, config, vectors)
     held_lists = run_units(
