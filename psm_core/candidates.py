@@ -92,10 +92,27 @@ def gather_candidates(
     if need:
         sims.update(zip(need, idx.similarities(need, qv).tolist()))
     words, lowered = speaker_matcher(query)
+    blend = {i: (1 - lexical_share) * sims[i] + lexical_share * lex.get(i, (0.0, 0))[0] for i in pool}
+    best: dict[str, list[float]] = {}  # per session: the two best blends, for "best other turn"
+    for i in pool:
+        sid = recs[i].session_id
+        if sid is not None:
+            top2 = best.setdefault(sid, [])
+            top2.append(blend[i])
+            top2.sort(reverse=True)
+            del top2[2:]
     out = []
     for i in pool:
         near = nbrs[i]
         lx = lex.get(i)
+        sid = recs[i].session_id
+        top2 = best.get(sid, []) if sid is not None else []
+        if not top2:
+            other = 0.0
+        elif top2[0] != blend[i]:
+            other = top2[0]  # another turn of this session scores best
+        else:
+            other = top2[1] if len(top2) > 1 else 0.0
         out.append(
             Candidate(
                 record=recs[i],
@@ -106,6 +123,7 @@ def gather_candidates(
                 neighbor_similarity=max((sims[j] for j in near if j in sims), default=0.0),
                 neighbor_lexical=max((lex[j][0] for j in near if j in lex), default=0.0),
                 speaker_match=_speaker_match(recs[i].role, words, lowered),
+                session_relevance=other,
             )
         )
     return out

@@ -91,7 +91,8 @@ class Candidate:
     the best BM25 score of this query (0 when absent); ranks are 0-based, None when absent;
     ``neighbor_similarity`` / ``neighbor_lexical`` are the best of those over the turns just before
     and after this one in its session (evidence often spans adjacent turns); ``speaker_match`` is
-    whether the query names this memory's speaker.
+    whether the query names this memory's speaker; ``session_relevance`` is the best similarity/BM25
+    blend of another candidate from the same session (a session that matches elsewhere is relevant).
     """
 
     record: MemoryRecord
@@ -102,6 +103,7 @@ class Candidate:
     neighbor_similarity: float = 0.0
     neighbor_lexical: float = 0.0
     speaker_match: bool = False
+    session_relevance: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
 
 

@@ -103,8 +103,10 @@ class BaselinePolicy(MemorySkill):
         lexical_share: float = 0.4,
         neighbor_weight: float = 0.5,
         speaker_weight: float = 0.1,
+        session_weight: float = 0.2,
         keep_threshold: float = 0.3,
     ) -> None:
+        self.session_weight = session_weight
         self.neighbor_weight = neighbor_weight
         self.speaker_weight = speaker_weight
         self.relevance_weight = relevance_weight
@@ -147,8 +149,10 @@ class BaselinePolicy(MemorySkill):
         nsim = np.array([c.neighbor_similarity for c in candidates], dtype=np.float64)
         nlex = np.array([c.neighbor_lexical for c in candidates], dtype=np.float64)
         spk = np.array([c.speaker_match for c in candidates], dtype=np.float64)
+        sess = np.array([c.session_relevance for c in candidates], dtype=np.float64)
         own = (1 - ls) * sim + ls * lex
-        return own + self.neighbor_weight * ((1 - ls) * nsim + ls * nlex) + self.speaker_weight * spk
+        nb = self.neighbor_weight * ((1 - ls) * nsim + ls * nlex)
+        return own + nb + self.speaker_weight * spk + self.session_weight * sess
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         if not candidates:
