@@ -84,8 +84,9 @@ def test_update_across_passes_supersedes_the_old_fact_which_stays_reachable(base
     assert not any("3 bikes" in m.text for m in current)
     history = mem.recall("how many bikes are in the garage?", k=10, include_superseded=True)
     assert old.id in history.ids
-    # recall does not repeat the episodes a returned fact already covers; they stay reachable by id
-    assert not set(old.provenance) & set(history.ids)
+    # recall never repeats, below a fact, the episodes that fact covers; they stay reachable by id
+    fact_rank = history.ids.index(old.id)
+    assert all(history.ids.index(i) < fact_rank for i in set(old.provenance) & set(history.ids))
     assert all(mem.get(i).valid_to == old.valid_to for i in old.provenance)
     assert "(no longer true since 2024-04-10)" in history.format_context()
 
