@@ -144,12 +144,10 @@ def test_learned_behaviour_on_handwritten_examples(mini: PSMMini) -> None:
         "My daughter starts kindergarten in September, I'm so nervous.",
         "I've been allergic to peanuts since I was a kid.",
     )])  # fmt: skip
-    drop = mini.gate_batch([Event(text=t) for t in ("Haha yeah, totally!", "Thanks so much, talk soon!")])
+    drop = mini.gate_batch([Event(text=t) for t in ("lol ok", "Thanks so much, talk soon!", "See you later!")])
     assert all(d.keep for d in keep) and not any(d.keep for d in drop)
-    assert mini.interfere("I've gone vegan this year.", "I love a good steak.").relation in (
-        Relation.UPDATE,
-        Relation.CONTRADICTION,
-    )
+    assert mini.interfere("We moved to Denver in June.", "Our apartment is in Chicago.").relation is Relation.UPDATE
+    assert mini.interfere("I don't have any siblings.", "My brother Tom is a chef.").relation is Relation.CONTRADICTION
     assert (
         mini.interfere("My favourite band is Radiohead.", "I work night shifts at the hospital.").relation is Relation.UNRELATED
     )

@@ -31,6 +31,10 @@ into semantic patterns. It holds no user content.
 {weak_detail}
 - Held-out evaluation split: another seed with held-out templates, values and names (every fourth of each list).
 
+Per head: **gate** — curriculum turns{gate_weak}; keep threshold {threshold:.3g}, calibrated {calibrated}.
+**interfere** and **correct** — curriculum only. **weigh** — {weigh_sources} (content-free candidate
+features only; synthetic recall lists were tried and hurt on real dialogue, so with weak labels they are not used).
+
 ## Metrics (held-out curriculum split and hand-written set; computed by `psm train`)
 ```
 {metrics}
@@ -85,5 +89,11 @@ def write_card(path: Path, config: dict[str, Any], metrics: dict[str, Any]) -> N
             metrics=json.dumps(shown, indent=2, sort_keys=True),
             weak_flag=" --weak-labels" if weak else "",
             seconds=float(metrics.get("seconds", 0.0)),
+            gate_weak=" + LoCoMo evidence / non-evidence turns and LongMemEval has_answer turns of the training split"
+            if weak
+            else "",
+            threshold=float(metrics.get("gate", {}).get("threshold", 0.5)),
+            calibrated=f"to keep 99% of evidence on {metrics.get('gate', {}).get('calibrated_on', '?')}",
+            weigh_sources=metrics.get("weigh_sources", "curriculum dialogues"),
         )
     )
