@@ -270,12 +270,14 @@ class UserMemory:
         now: datetime | None = None,
         include_superseded: bool = False,
         exclude_ids: Iterable[str] = (),
+        touch: bool = True,
     ) -> RecallResult:
         """The ``k`` memories most worth surfacing for ``query`` (hybrid dense + BM25, weighed by the skill).
 
         ``tiers`` defaults to episodic, semantic and archival (add ``working`` for this session's
         turns). Superseded facts are left out unless ``include_superseded``; ``exclude_ids`` (e.g. turns
-        already in the prompt) are never returned nor counted as recalled. Updates access statistics.
+        already in the prompt) are never returned nor counted as recalled. Updates access statistics
+        (recall count, last access) unless ``touch=False`` (e.g. for evaluation or previews).
         """
         self._psm._check_open()
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
@@ -290,7 +292,7 @@ class UserMemory:
         excluded = set(exclude_ids)
         idx = self._ensure_loaded()
         qv = self._psm.embed([q])[0]
-        n = max(3 * k, 30)
+        n = max(5 * k, 50)
         with idx.lock:
             when = now or self.now()
             cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded))
@@ -315,7 +317,8 @@ class UserMemory:
                 for i in order
             ]
             kept, used = fit_budget(ranked, token_budget)
-            self._touch([m.id for m in kept if m.tier is not Tier.WORKING], when)
+            if touch:
+                self._touch([m.id for m in kept if m.tier is not Tier.WORKING], when)
         return RecallResult(query=q, memories=kept, now=when, tokens=used)
 
     def _touch(self, ids: Sequence[str], when: datetime) -> None:

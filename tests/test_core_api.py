@@ -161,3 +161,10 @@ def test_a_closed_psm_refuses_every_call(home):
             call()
     with PSM(PSMSettings(home=home)) as again:  # the lock was released
         assert again.for_user("frank").get(rec.id).text == "Frank speaks Finnish."
+
+
+def test_recall_without_touch_leaves_access_statistics(psm):
+    mem = psm.for_user("gina")
+    rec = mem.remember("Gina's favourite tea is genmaicha.")
+    assert mem.recall("favourite tea", touch=False).ids == [rec.id]
+    assert mem.get(rec.id).recall_count == 0 and mem.get(rec.id).last_access is None
