@@ -44,6 +44,7 @@ from psm_core.types import Event
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RELATIONS = list(Relation)
+_CARD_HEADER = "## Development results (benchmarks/skill_eval.py; data not trained on)"
 
 
 def _skills(args: argparse.Namespace, vc: VectorCache) -> dict[str, MemorySkill]:
@@ -348,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="every held-out LongMemEval question")
     ap.add_argument("--pairs", type=int, default=3000, help="held-out curriculum pairs")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    ap.add_argument("--tag", default="", help="suffix of the result files (skill_eval_TAG.json/.md)")
+    ap.add_argument("--card", type=Path, default=None, help="also write the results into this MODEL_CARD.md")
     ap.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / ".cache" / "skill")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -380,9 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     vc.save()
     res["seconds"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "skill_eval.json").write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+    stem = f"skill_eval_{args.tag}" if args.tag else "skill_eval"
+    (args.out / f"{stem}.json").write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
     md = _markdown(res)
-    (args.out / "skill_eval.md").write_text(md)
+    (args.out / f"{stem}.md").write_text(md)
+    if args.card is not None:
+        card = args.card.read_text().split(_CARD_HEADER)[0].rstrip() + "\n\n"
+        body = md.split("\n", 1)[1].replace("\n## ", "\n### ")
+        args.card.write_text(card + _CARD_HEADER + "\n" + body)
     print(md)
     return 0
 
