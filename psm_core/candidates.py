@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +16,7 @@ from psm_core.lexical import tokenize
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import WorkingItem
 from psm_core.stores.chroma import ChromaStore
+from psm_core.timeparse import query_window, temporal_match
 from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Status, Tier
 
 __all__ = ["gather_candidates", "working_candidates"]
@@ -61,6 +63,7 @@ def gather_candidates(
     wanted: set[Tier],
     include_superseded: bool,
     n: int,
+    now: datetime,
     lexical_share: float = 0.4,
 ) -> list[Candidate]:
     """Candidates from the persistent tiers of one user (caller holds ``idx.lock``)."""
@@ -92,6 +95,7 @@ def gather_candidates(
     if need:
         sims.update(zip(need, idx.similarities(need, qv).tolist()))
     words, lowered = speaker_matcher(query)
+    window = query_window(query, now)
     blend = {i: (1 - lexical_share) * sims[i] + lexical_share * lex.get(i, (0.0, 0))[0] for i in pool}
     best: dict[str, list[float]] = {}  # per session: the two best blends, for "best other turn"
     for i in pool:
@@ -124,6 +128,7 @@ def gather_candidates(
                 neighbor_lexical=max((lex[j][0] for j in near if j in lex), default=0.0),
                 speaker_match=_speaker_match(recs[i].role, words, lowered),
                 session_relevance=other,
+                temporal_match=temporal_match(recs[i].observed_at, window),
             )
         )
     return out

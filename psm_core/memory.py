@@ -295,7 +295,7 @@ class UserMemory:
         n = max(5 * k, 50)
         with idx.lock:
             when = now or self.now()
-            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded))
+            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded), when)
             if Tier.WORKING in wanted:
                 cands.extend(working_candidates(self._working.items(), q, qv, {c.record.id for c in cands}))
             if excluded:

@@ -92,7 +92,9 @@ class Candidate:
     ``neighbor_similarity`` / ``neighbor_lexical`` are the best of those over the turns just before
     and after this one in its session (evidence often spans adjacent turns); ``speaker_match`` is
     whether the query names this memory's speaker; ``session_relevance`` is the best similarity/BM25
-    blend of another candidate from the same session (a session that matches elsewhere is relevant).
+    blend of another candidate from the same session (a session that matches elsewhere is relevant);
+    ``temporal_match`` is 1 when the memory was observed inside the time the query names ("in May
+    2023", "last week"), fading outside it, and 0 when the query names no time.
     """
 
     record: MemoryRecord
@@ -104,6 +106,7 @@ class Candidate:
     neighbor_lexical: float = 0.0
     speaker_match: bool = False
     session_relevance: float = 0.0
+    temporal_match: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
 
 

@@ -104,8 +104,10 @@ class BaselinePolicy(MemorySkill):
         neighbor_weight: float = 0.5,
         speaker_weight: float = 0.1,
         session_weight: float = 0.2,
+        time_weight: float = 0.2,
         keep_threshold: float = 0.3,
     ) -> None:
+        self.time_weight = time_weight
         self.session_weight = session_weight
         self.neighbor_weight = neighbor_weight
         self.speaker_weight = speaker_weight
@@ -150,9 +152,10 @@ class BaselinePolicy(MemorySkill):
         nlex = np.array([c.neighbor_lexical for c in candidates], dtype=np.float64)
         spk = np.array([c.speaker_match for c in candidates], dtype=np.float64)
         sess = np.array([c.session_relevance for c in candidates], dtype=np.float64)
+        when = np.array([c.temporal_match for c in candidates], dtype=np.float64)
         own = (1 - ls) * sim + ls * lex
         nb = self.neighbor_weight * ((1 - ls) * nsim + ls * nlex)
-        return own + nb + self.speaker_weight * spk + self.session_weight * sess
+        return own + nb + self.speaker_weight * spk + self.session_weight * sess + self.time_weight * when
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         if not candidates:
