@@ -87,6 +87,12 @@ class PSMMini(MemorySkill):
             )
         if config.get("embedder") and embedder.name != config["embedder"]:
             logger.warning("PSM-mini was trained with embedder %s, running with %s", config["embedder"], embedder.name)
+        trained = config.get("weigh_features")
+        if trained is not None and tuple(trained) != mf.WEIGH_FEATURE_NAMES:
+            raise ConfigurationError(
+                "these PSM-mini weights were trained on other recall features than this version computes: "
+                "retrain with `psm train` (or use skill='baseline')"
+            )
         self.gate_threshold = float(config.get("gate_threshold", 0.5))
         self.correction_threshold = float(config.get("correction_threshold", 0.5))
         self.decay_config: dict[str, Any] = {**DEFAULT_DECAY, **config.get("decay", {})}

@@ -141,7 +141,8 @@ CORRECTION_CUE_NAMES: tuple[str, ...] = (
 _KINDS = tuple(Kind)
 WEIGH_FEATURE_NAMES: tuple[str, ...] = (
     "similarity", "sim_gap", "sim_z", "lexical", "dense_rrf", "lexical_rrf", "in_dense", "in_lexical", "both",
-    "neighbor_similarity", "neighbor_gap", "neighbor_lexical", "speaker_match", "log_age_days", "age_rel", "log_since_access_days", "strength_now", "log_recall_count", "importance",
+    "neighbor_similarity", "neighbor_gap", "neighbor_lexical", "speaker_match", "session_relevance", "temporal_match",
+    "log_age_days", "age_rel", "log_since_access_days", "strength_now", "log_recall_count", "importance",
     "emotional_weight", "confidence", "superseded", "flagged", "semantic_or_archival", "working",
     *(f"kind_{k.value}" for k in _KINDS),
 )  # fmt: skip
@@ -326,6 +327,68 @@ def weigh_matrix(cands: Sequence[Candidate], now: datetime) -> NDArray[np.float3
                 c.neighbor_similarity,
                 c.neighbor_lexical,
                 float(c.speaker_match),
+                float(getattr(c, "session_relevance", 0.0)),
+                float(getattr(c, "temporal_match", 0.0)),
+            )
+            for c in cands
+        ],
+        dtype=np.float64,
+    )
+    sim, lex, drank, lrank = raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3]
+    in_d, in_l = drank >= 0, lrank >= 0
+    age = np.maximum(0.0, (ts - raw[:, 4]) / 86400.0)
+    since = np.maximum(0.0, (ts - raw[:, 5]) / 86400.0)
+    out[:, 0] = sim
+    out[:, 1] = sim - sim.max()
+    out[:, 2] = (sim - sim.mean()) / (sim.std() + 1e-3) / 3.0
+    out[:, 3] = lex
+    out[:, 4] = np.where(in_d, 10.0 / (10.0 + np.maximum(drank, 0)), 0.0)
+    out[:, 5] = np.where(in_l, 10.0 / (10.0 + np.maximum(lrank, 0)), 0.0)
+    out[:, 6] = in_d
+    out[:, 7] = in_l
+    out[:, 8] = in_d & in_l
+    nsim = raw[:, 12]
+    out[:, 9] = nsim
+    out[:, 10] = np.where(nsim > 0, nsim - sim.max(), -1.0)
+    out[:, 11] = raw[:, 13]
+    out[:, 12] = raw[:, 14]
+    out[:, 13] = raw[:, 15]
+    out[:, 14] = raw[:, 16]
+    out[:, 15] = np.log1p(age) / 6.0
+    out[:, 16] = np.log1p(age - age.min()) / 6.0
+    out[:, 17] = np.log1p(since) / 6.0
+    out[:, 18] = raw[:, 6] * np.exp(-raw[:, 7] * since)
+    out[:, 19] = np.log1p(raw[:, 8]) / 3.0
+    out[:, 20:23] = raw[:, 9:12]
+    for i, c in enumerate(cands):
+        r = c.record
+        out[i, 23] = r.status is Status.SUPERSEDED
+        out[i, 24] = r.status is Status.FLAGGED
+        out[i, 25] = r.tier is Tier.SEMANTIC or r.tier is Tier.ARCHIVAL
+        out[i, 26] = r.tier is Tier.WORKING
+        out[i, 27 + _KINDS.index(r.kind)] = 1.0
+    return out.astype(np.float32)
+    ts = now.timestamp()
+    raw = np.array(
+        [
+            (
+                c.similarity,
+                c.lexical,
+                -1.0 if c.dense_rank is None else c.dense_rank,
+                -1.0 if c.lexical_rank is None else c.lexical_rank,
+                c.record.observed_at.timestamp(),
+                (c.record.last_access or c.record.observed_at).timestamp(),
+                c.record.strength,
+                c.record.decay_rate,
+                c.record.recall_count,
+                c.record.importance,
+                c.record.emotional_weight,
+                c.record.confidence,
+                c.neighbor_similarity,
+                c.neighbor_lexical,
+                float(c.speaker_match),
+                float(getattr(c, "session_relevance", 0.0)),
+                float(getattr(c, "temporal_match", 0.0)),
             )
             for c in cands
         ],
