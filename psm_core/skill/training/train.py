@@ -210,21 +210,28 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     heads = {"gate": gate, "interfere": interfere, "correct": correct, "weigh": _identity_weigh()}
     stage1 = PSMMini(heads, config, vectors)
     if convs:  # real question → evidence lists; synthetic lists were found to hurt on real dialogue
-        lists = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
-        lists += run_units(
+        lo = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
+        lm = run_units(
             lme_units(lme_train[: cfg.lme_questions], answer_turns_only=True), stage1, vectors, k=25, progress=progress,
             desc="recall lists (LongMemEval)",
         )  # fmt: skip
-        metrics["weigh_sources"] = "LoCoMo train conversations + LongMemEval training questions"
+        lists = lo + lm
+        list_weights = [1.0] * len(lists)  # weighting the data sets equally was tried: worse on both held-out sets
+        metrics["weigh_sources"] = (
+            f"LoCoMo train conversations ({len(lo)} questions) + LongMemEval training questions ({len(lm)})"
+        )
     else:
         weigh_dialogues = dialogues[: cfg.weigh_dialogues]
         lists = run_units(
             curriculum_units(weigh_dialogues), stage1, vectors, k=10, progress=progress, desc="recall lists (curriculum)"
         )
+        list_weights = [1.0] * len(lists)
         metrics["weigh_sources"] = f"{len(weigh_dialogues)} curriculum dialogues"
     vectors.save()
     steps("lists")
-    weigh = fit.fit_ranker([(q.features, q.positives) for q in lists], hidden=(32,), epochs=40, seed=cfg.seed, on_epoch=steps)
+    weigh = fit.fit_ranker(
+        [(q.features, q.positives) for q in lists], weights=list_weights, hidden=(32,), epochs=40, seed=cfg.seed, on_epoch=steps
+    )
     heads["weigh"] = weigh
     skill = PSMMini(heads, config, vectors)
     held_lists = run_units(
