@@ -63,10 +63,13 @@ def gather_candidates(
     wanted: set[Tier],
     include_superseded: bool,
     n: int,
-    now: datetime,
+    now: datetime | None = None,
     lexical_share: float = 0.4,
 ) -> list[Candidate]:
-    """Candidates from the persistent tiers of one user (caller holds ``idx.lock``)."""
+    """Candidates from the persistent tiers of one user (caller holds ``idx.lock``).
+
+    ``now`` is the user's time, for time expressions in the query (none are used without it).
+    """
     hits: list[tuple[str, float]] = []
     for tier in PERSISTENT_TIERS:
         if tier in wanted and idx.count(tier):
@@ -95,7 +98,7 @@ def gather_candidates(
     if need:
         sims.update(zip(need, idx.similarities(need, qv).tolist()))
     words, lowered = speaker_matcher(query)
-    window = query_window(query, now)
+    window = query_window(query, now) if now is not None else None
     blend = {i: (1 - lexical_share) * sims[i] + lexical_share * lex.get(i, (0.0, 0))[0] for i in pool}
     best: dict[str, list[float]] = {}  # per session: the two best blends, for "best other turn"
     for i in pool:

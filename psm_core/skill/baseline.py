@@ -189,9 +189,9 @@ class BaselinePolicy(MemorySkill):
             a, b = set(tokenize(new)), set(tokenize(existing))
             similarity = len(a & b) / max(1, len(a | b))
         if new.strip().lower() == existing.strip().lower() or similarity >= 0.97:
-            return Interference(relation=Relation.DUPLICATE, probability=min(1.0, max(0.5, similarity)))
+            return Interference(relation=Relation.DUPLICATE, probability=round(min(1.0, max(0.5, similarity)), 4))
         if similarity < 0.55:
-            return Interference(relation=Relation.UNRELATED, probability=round(1 - similarity, 4))
+            return Interference(relation=Relation.UNRELATED, probability=round(min(1.0, 1 - similarity), 4))
         neg_new, neg_old = bool(_NEGATION.search(new)), bool(_NEGATION.search(existing))
         if neg_new != neg_old:
             return Interference(relation=Relation.CONTRADICTION, probability=0.6)
