@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from psm_core.types import Kind
+
 __all__ = ["ConsolidationConfig"]
 
 
@@ -19,6 +21,11 @@ class ConsolidationConfig(BaseModel):
     | update_threshold | 0.55 | probability at which an update supersedes the older fact |
     | contradiction_threshold | 0.55 | probability at which a contradiction is flagged for review |
     | split_threshold | 0.55 | probability at which a pattern whose newest episode updates its statement is split in time |
+    | pattern_cohesion | 0.75 | statement cosine every member of a pattern needs with its canonical statement (others are regrouped) |
+    | max_cover | 16 | most episodes one semantic fact covers (the closest to its statement) |
+    | fact_kinds | all but chitchat | kinds a pattern may have to become a fact (a group mostly of chit-chat is chit-chat) |
+    | supersede_kinds | fact, preference, relation | kinds of statements that can be superseded or flagged (states; events and plans never) |
+    | supersede_min_similarity | 0.65 | statement cosine two statements need to supersede or contradict each other (about the same thing) |
     | conflict_candidates | 5 | existing facts compared with each new pattern (nearest by cosine) |
     | conflict_min_similarity | 0.5 | facts less similar than this are never compared |
     | context_episodes | 1000 | already-seen episodic records (newest first) re-read as context for new ones |
@@ -45,6 +52,11 @@ class ConsolidationConfig(BaseModel):
     update_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     contradiction_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     split_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    pattern_cohesion: float = Field(default=0.75, ge=-1.0, le=1.0)
+    max_cover: int = Field(default=16, ge=2)
+    fact_kinds: tuple[Kind, ...] = (Kind.FACT, Kind.PREFERENCE, Kind.EVENT, Kind.PLAN, Kind.RELATION)
+    supersede_kinds: tuple[Kind, ...] = (Kind.FACT, Kind.PREFERENCE, Kind.RELATION)
+    supersede_min_similarity: float = Field(default=0.65, ge=-1.0, le=1.0)
     conflict_candidates: int = Field(default=5, ge=1)
     conflict_min_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
     context_episodes: int = Field(default=1000, ge=0)

@@ -346,7 +346,8 @@ class ConsolidationPass:
                 if r.id in new and not led.get("seen"):
                     led["seen"] = plan.pass_id
                     want["metadata"] = {**r.metadata, LEDGER: led}
-                if r.id in covered and r.id not in live:  # only superseded facts cover it: so is it
+                if r.id in covered and r.id not in live and r.kind in self.cfg.supersede_kinds:
+                    # only superseded facts cover this statement of a state: so is it (an event stays true)
                     until = max(ended[r.id], r.valid_from) if r.valid_from else ended[r.id]
                     state = {"tier": Tier.ARCHIVAL, "status": Status.SUPERSEDED, "valid_to": until}
                 elif r.id in covered or r.id in weak:

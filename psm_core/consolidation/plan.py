@@ -18,8 +18,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from psm_core.consolidation.config import ConsolidationConfig
+from psm_core.consolidation.guards import may_conflict, plain_statement, validate_patterns
 from psm_core.errors import SkillError
-from psm_core.skill.base import MemorySkill, Pattern, Relation
+from psm_core.skill.base import Interference, MemorySkill, Pattern, Relation
 from psm_core.types import Kind, MemoryRecord, Status
 
 __all__ = [
@@ -102,6 +103,7 @@ class PassPlan(BaseModel):
     episodes: int
     new_ids: list[str] = Field(default_factory=list)
     patterns: int = 0
+    reshaped: int = 0
     facts: list[FactSpec] = Field(default_factory=list)
     merges: list[MergeSpec] = Field(default_factory=list)
     changes: list[ChangeSpec] = Field(default_factory=list)
@@ -123,26 +125,49 @@ def _patterns(
     return out
 
 
-def _split_in_time(
-    skill: MemorySkill,
+def _statements(
     patterns: Sequence[Pattern],
     by_id: dict[str, int],
     episodes: Sequence[MemoryRecord],
     vectors: NDArray[np.float32],
     embed: Callable[[list[str]], NDArray[np.float32]],
+) -> tuple[list[Pattern], NDArray[np.float32]]:
+    """Patterns stated without a speaker prefix (the fact keeps its speaker as its role), and the
+    statement vector of each (a member's vector when a member says exactly that)."""
+    out: list[Pattern] = []
+    rows: list[int | None] = []
+    for p in patterns:
+        members = [by_id[i] for i in p.episode_ids]
+        text = p.text
+        for m in members:
+            text = plain_statement(text, episodes[m].role)
+            if text != p.text:
+                break
+        out.append(p if text == p.text else p.model_copy(update={"text": text}))
+        rows.append(next((m for m in members if episodes[m].text == text), None))
+    missing = [k for k, r in enumerate(rows) if r is None]
+    fresh = embed([out[k].text for k in missing]) if missing else np.zeros((0, vectors.shape[1]), np.float32)
+    anchors = np.zeros((len(out), vectors.shape[1]), np.float32)
+    for k, r in enumerate(rows):
+        if r is not None:
+            anchors[k] = vectors[r]
+    for n, k in enumerate(missing):
+        anchors[k] = fresh[n]
+    return out, anchors
+
+
+def _split_in_time(
+    skill: MemorySkill,
+    patterns: Sequence[tuple[Pattern, int]],
+    by_id: dict[str, int],
+    episodes: Sequence[MemoryRecord],
+    vectors: NDArray[np.float32],
     cfg: ConsolidationConfig,
 ) -> list[tuple[Pattern, int]]:
     """(pattern, source episode index) pairs. A pattern whose members update or contradict its
     statement is split in two: the members that agree, and those that changed (stated by the newest)."""
-    sources: list[int] = []
-    missing = [k for k, p in enumerate(patterns) if not any(episodes[by_id[i]].text == p.text for i in p.episode_ids)]
-    pvecs = embed([patterns[k].text for k in missing]) if missing else np.zeros((0, vectors.shape[1]), np.float32)
-    extra = dict(zip(missing, pvecs))
-    for k, p in enumerate(patterns):
-        members = [by_id[i] for i in p.episode_ids]
-        exact = [m for m in members if episodes[m].text == p.text]
-        sources.append(exact[0] if exact else members[int(np.argmax(vectors[members] @ extra[k]))])
-    checks = [(k, m) for k, p in enumerate(patterns) for m in (by_id[i] for i in p.episode_ids) if m != sources[k]]
+    sources = [src for _, src in patterns]
+    checks = [(k, m) for k, (p, _) in enumerate(patterns) for m in (by_id[i] for i in p.episode_ids) if m != sources[k]]
     rels = skill.interfere_batch(
         [(episodes[m].text, episodes[sources[k]].text) for k, m in checks],
         [float(vectors[m] @ vectors[sources[k]]) for k, m in checks],
@@ -152,13 +177,13 @@ def _split_in_time(
         if rel.relation in (Relation.UPDATE, Relation.CONTRADICTION) and rel.probability >= cfg.split_threshold:
             changed.setdefault(k, []).append(m)
     out: list[tuple[Pattern, int]] = []
-    for k, p in enumerate(patterns):
+    for k, (p, src) in enumerate(patterns):
         moved = {episodes[m].id for m in changed.get(k, [])}
         if not moved:
-            out.append((p, sources[k]))
+            out.append((p, src))
             continue
         latest = max(changed[k], key=lambda m: (episodes[m].observed_at, episodes[m].id))
-        out.append((p.model_copy(update={"episode_ids": [i for i in p.episode_ids if i not in moved]}), sources[k]))
+        out.append((p.model_copy(update={"episode_ids": [i for i in p.episode_ids if i not in moved]}), src))
         out.append((Pattern(text=episodes[latest].text, kind=episodes[latest].kind, confidence=p.confidence,
                             episode_ids=sorted(moved)), latest))  # fmt: skip
     return out
@@ -210,9 +235,10 @@ def plan_pass(
     by_id = {e.id: i for i, e in enumerate(episodes)}
     found = _patterns(skill, episodes, vectors, cfg.max_batch)
     plan.patterns = len(found)
-    kept = [p for p in found if p.confidence >= cfg.min_confidence]
+    kept, anchors = _statements([p for p in found if p.confidence >= cfg.min_confidence], by_id, episodes, vectors, embed)
+    cohesive, plan.reshaped = validate_patterns(kept, by_id, episodes, vectors, anchors, cfg)
     specs: dict[str, FactSpec] = {}
-    for p, src in _split_in_time(skill, kept, by_id, episodes, vectors, embed, cfg):
+    for p, src in _split_in_time(skill, cohesive, by_id, episodes, vectors, cfg):
         spec = _spec(user_key, p, episodes[src], [episodes[by_id[i]] for i in p.episode_ids])
         if spec.id not in known_ids and spec.id not in specs:
             specs[spec.id] = spec
@@ -263,14 +289,12 @@ def _lone_episodes(
                 meta.append((k, int(j), float(sims[a, j])))
     rels = skill.interfere_batch([(episodes[k].text, pool[j].text) for k, j, _ in meta], [s for _, _, s in meta])
     decided: dict[int, tuple[Relation, int]] = {}
-    for (k, j, _), rel in zip(meta, rels):
+    for (k, j, sim), rel in zip(meta, rels):
         if k in decided:
             continue
-        if rel.relation is Relation.DUPLICATE and rel.probability >= cfg.duplicate_threshold:
+        if _is_duplicate(rel, sim, len(pool[j].provenance) + 1, cfg):
             decided[k] = (rel.relation, j)
-        elif (rel.relation is Relation.UPDATE and rel.probability >= cfg.update_threshold) or (
-            rel.relation is Relation.CONTRADICTION and rel.probability >= cfg.contradiction_threshold
-        ):
+        elif _is_conflict(rel, cfg) and may_conflict(*_in_time(episodes[k], pool[j]), sim, cfg):
             decided[k] = (rel.relation, j)
     out: list[FactSpec] = []
     out_rows: list[int] = []
@@ -288,6 +312,31 @@ def _lone_episodes(
                 out.append(spec)
                 out_rows.append(k)
     return out, (vectors[out_rows] if out_rows else empty)
+
+
+def _is_duplicate(rel: Interference, similarity: float, cover: int, cfg: ConsolidationConfig) -> bool:
+    """A duplicate the guards accept: close enough to join the fact, which stays within ``max_cover``."""
+    return (
+        rel.relation is Relation.DUPLICATE
+        and rel.probability >= cfg.duplicate_threshold
+        and similarity >= cfg.pattern_cohesion
+        and cover <= cfg.max_cover
+    )
+
+
+def _show(item: FactSpec | MemoryRecord) -> str:
+    return f"[{item.role}/{item.kind.value}] {item.text[:80]}"
+
+
+def _in_time(a: FactSpec | MemoryRecord, b: FactSpec | MemoryRecord) -> tuple[FactSpec | MemoryRecord, FactSpec | MemoryRecord]:
+    """The older and the newer of two statements."""
+    return (b, a) if (a.observed_at, a.id) > (b.observed_at, b.id) else (a, b)
+
+
+def _is_conflict(rel: Interference, cfg: ConsolidationConfig) -> bool:
+    return (rel.relation is Relation.UPDATE and rel.probability >= cfg.update_threshold) or (
+        rel.relation is Relation.CONTRADICTION and rel.probability >= cfg.contradiction_threshold
+    )
 
 
 class _Pool:
@@ -330,8 +379,8 @@ def _interfere(
             order = np.argsort(-sims, kind="stable")[: cfg.conflict_candidates]
             near = [(float(sims[k]), pool.items[k]) for k in order if sims[k] >= cfg.conflict_min_similarity]
         rels = skill.interfere_batch([(spec.text, it.text) for _, it in near], [s for s, _ in near]) if near else []
-        dup = next((it for (_, it), r in zip(near, rels)
-                    if r.relation is Relation.DUPLICATE and r.probability >= cfg.duplicate_threshold), None)  # fmt: skip
+        dup = next((it for (sim, it), r in zip(near, rels)
+                    if _is_duplicate(r, sim, len(set(it.provenance) | set(spec.provenance)), cfg)), None)  # fmt: skip
         if dup is not None:
             if isinstance(dup, FactSpec):
                 dup.provenance = sorted(set(dup.provenance) | set(spec.provenance))
@@ -341,13 +390,16 @@ def _interfere(
                 m.episode_ids = sorted(set(m.episode_ids) | set(spec.provenance))
                 m.confidence = max(m.confidence, spec.confidence)
             continue
-        for (_, other), rel in zip(near, rels):
+        for (sim, other), rel in zip(near, rels):
             newer_is_spec = (spec.observed_at, spec.id) > (other.observed_at, other.id)
+            if not may_conflict(*_in_time(spec, other), sim, cfg):
+                continue
             if rel.relation is Relation.UPDATE and rel.probability >= cfg.update_threshold:
                 old = other if newer_is_spec else spec
                 newer = spec if newer_is_spec else other
                 new_from = newer.valid_from or newer.observed_at
                 until = max(old.valid_from or new_from, new_from)
+                logger.debug("update p=%.2f cos=%.2f: %r supersedes %r", rel.probability, sim, _show(newer), _show(old))
                 if old is spec:
                     spec.status, spec.valid_to = Status.SUPERSEDED, until
                 elif isinstance(old, FactSpec):
@@ -358,6 +410,7 @@ def _interfere(
                     pool.remove(old.id)
             elif rel.relation is Relation.CONTRADICTION and rel.probability >= cfg.contradiction_threshold:
                 new, old = (spec, other) if newer_is_spec else (other, spec)
+                logger.debug("contradiction p=%.2f cos=%.2f: %r flagged against %r", rel.probability, sim, _show(new), _show(old))
                 if isinstance(new, FactSpec):
                     new.status = Status.FLAGGED
                 else:
