@@ -11,7 +11,8 @@ reporting active records (status active; ratio to before), evidence recall@10 sc
 provenance (a recalled fact covers the turns it was distilled from), and context tokens per query
 (``RecallResult.tokens`` at k=10). BM25 and a raw vector store over the same turns and embedder are
 printed alongside. Each condition is a separate user, so recalls made to score one condition never
-reinforce another (the embeddings are cached, so ingesting twice costs only the store writes).
+reinforce another (embeddings come from the disk cache of `benchmarks.cache`, so repeated runs and
+the second ingestion of a text cost only the store writes).
 
 LongMemEval dev knowledge-update questions with the old value and the current value in different
 sessions (user turns observed with their session dates): how often a memory stating the current
@@ -44,40 +45,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cache import CachingEmbedder  # noqa: E402
 from psm_core import PSM, MemoryRecord, NotFoundError, PSMSettings, Status  # noqa: E402
 from psm_core.consolidation import ConsolidationConfig, PassReport  # noqa: E402
-from psm_core.embeddings import Embedder, load_embedder  # noqa: E402
+from psm_core.embeddings import load_embedder  # noqa: E402
 from psm_core.memory import UserMemory  # noqa: E402
 from psm_core.text import count_tokens  # noqa: E402
 
 K = 10
 _EVID = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")
-
-
-class CachedEmbedder:
-    """The shared embedder with an unbounded cache, so a second ingestion of a text is free."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.cache: dict[str, np.ndarray] = {}
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        for start in range(0, len(missing), 256):
-            chunk = missing[start : start + 256]
-            for t, v in zip(chunk, self.inner.embed(chunk)):
-                self.cache[t] = v
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self.cache[t] for t in texts]).astype(np.float32)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -203,7 +179,7 @@ def recall_eval(mem: UserMemory, questions: list[dict[str, Any]], collapse: bool
 
 
 def baselines(
-    turns: list[dict[str, Any]], questions: list[dict[str, Any]], emb: CachedEmbedder
+    turns: list[dict[str, Any]], questions: list[dict[str, Any]], emb: CachingEmbedder
 ) -> dict[str, tuple[float, float]]:
     import bm25s
 
@@ -229,7 +205,7 @@ def baselines(
 
 
 # -- benchmarks ----------------------------------------------------------------------------------
-def run_locomo(psm: PSM, emb: CachedEmbedder, path: Path, args: argparse.Namespace, passes: Pass) -> dict[str, Any]:
+def run_locomo(psm: PSM, emb: CachingEmbedder, path: Path, args: argparse.Namespace, passes: Pass) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))[: args.locomo_limit]
     conditions = ["before", "after"] + (["after+archive"] if args.archive_strength is not None else [])
     acc: dict[str, dict[str, list[float]]] = {}
@@ -376,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     t0 = time.perf_counter()
-    emb = CachedEmbedder(load_embedder("all-MiniLM-L6-v2", "onnx", Path("~/.cache/psm/models").expanduser()))
+    emb = CachingEmbedder(load_embedder("all-MiniLM-L6-v2", "onnx", Path("~/.cache/psm/models").expanduser()))
     passes = Pass()
     with (
         tempfile.TemporaryDirectory(prefix="psm-consolidation-bench-") as home,

@@ -164,6 +164,8 @@ class PSMMini(MemorySkill):
             confidence = float(conf[i])
             if mf.latin_share(text) < 0.5:  # outside the training distribution: keep, with low confidence
                 keep, confidence = True, min(confidence, 0.5)
+            elif keep and mf.is_ack_only(text):  # "ok", "lol", "thanks!": nothing to remember, whatever came before
+                keep, p = False, min(p, t * 0.5)
             importance = 0.3 + 0.7 * (p - t) / max(1e-6, 1 - t) if p >= t else 0.3 * p / max(t, 1e-6)
             if keep:
                 importance = max(importance, 0.3)

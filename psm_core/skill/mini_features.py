@@ -37,6 +37,7 @@ __all__ = [
     "gate_inputs",
     "heuristic_importance",
     "interfere_inputs",
+    "is_ack_only",
     "latin_share",
     "pair_cues",
     "text_cues",
@@ -110,9 +111,26 @@ _CORR_OPEN = re.compile(
 )
 _CORR_ANY = re.compile(
     r"\b(that's (not|wrong|incorrect)|that is (not|wrong|incorrect)|not (right|correct|true|what i said)|you('re| are) wrong|"
-    r"i never said|i didn't say|i said|i meant|i mean\b|you (got|have) it wrong|you('ve)? mixed|mix(ed)? (it )?up|"
+    r"(isn't|wasn't) (right|correct|true|what i)|not what i (said|meant|told|asked)|you('re| are) mistaken|misheard|"
+    r"(it|this|that) (is|was) wrong|you('ve)? (got|have) (it|that|this)( all)? wrong|never told you|wrong (again|city|person)|"
+    r"i never said|i didn't say|i said|i meant|i mean\b|you (got|have) it wrong|you('ve)? mixed|mix(ed|ing)? (\w+ )?up|"
     r"confus(ed|ing)|correction|it's actually|it was actually|it is actually|rather than|instead of|not \w+,? but|"
     r"remember,? i|as i (said|told you|mentioned)|i told you|misremember|misunderstood|that was my)\b",
+    re.I,
+)
+_NEGATED_ACK = re.compile(
+    r"\b(not|isn't|wasn't|aren't|never)\s+(quite\s+|exactly\s+|really\s+|totally\s+)?(right|correct|true|exactly|great)\b", re.I
+)
+_OFFER = re.compile(
+    r"\b(anything else|would you like|do you want|want me to|shall i|should i|can i help|need anything|any other|"
+    r"let me know if|more (ideas|suggestions|details|options|examples))\b",
+    re.I,
+)
+_ACK_ONLY = re.compile(  # a turn made of acknowledgements, thanks, laughter, greetings or goodbyes only
+    r"^\W*((ok(ay|ie)?|k+|cool|nice( one)?|great|awesome|perfect|sweet|lol+|lmao|rofl|ha(ha)+h?|hah|he(he)+|"
+    r"thanks?( you)?( so much| a lot)?|thx|ty|cheers|bye|goodbye|see (you|ya)( later| soon)?|later|good ?night|night|"
+    r"sounds (good|great)|got it|noted|alright|all right|all good|wow|yay|oh|ah|hmm+|mhm|np|no problem|no worries|"
+    r"will do|take care|you too|hi|hey|hello)\b[\s,.!?:;)(~*-]*)+$",
     re.I,
 )
 _ACK = re.compile(
@@ -124,7 +142,7 @@ _ACK = re.compile(
 TEXT_CUE_NAMES: tuple[str, ...] = (
     "log_chars", "log_words", "content_share", "n_sentences", "question", "exclaim", "number", "first_person",
     "second_person", "third_person", "proper_nouns", "social_open", "social_only", "thanks", "farewell", "support",
-    "emotion", "hedge", "time_expr", "past", "future", "request", "photo", "negation", "latin_share",
+    "emotion", "hedge", "time_expr", "past", "future", "request", "photo", "negation", "latin_share", "ack_only",
 )  # fmt: skip
 GATE_EXTRA_NAMES: tuple[str, ...] = (
     "role_user", "role_assistant", "role_named", "prev_question", "prev_social", "has_prev", "heuristic_importance",
@@ -136,7 +154,7 @@ PAIR_CUE_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 CORRECTION_CUE_NAMES: tuple[str, ...] = (
     "corr_open", "corr_any", "ack", "question", "negation", "new_number", "new_proper", "overlap_answer", "log_words",
-    "cosine",
+    "cosine", "answer_question", "answer_offer",
 )  # fmt: skip
 _KINDS = tuple(Kind)
 WEIGH_FEATURE_NAMES: tuple[str, ...] = (
@@ -193,7 +211,15 @@ def text_cues(text: str) -> list[float]:
         float(bool(_PHOTO.search(t))),
         float(bool(_NEGATION.search(t))),
         latin_share(t),
+        float(is_ack_only(t)),
     ]
+
+
+def is_ack_only(text: str) -> bool:
+    """True for a turn made only of acknowledgements, thanks, laughter, greetings or goodbyes ("ok thanks",
+    "lol", "sounds good, bye!"); answers such as "yes", "no", "sure" or "me too" are not."""
+    t = text.strip()
+    return len(t) <= 60 and bool(_ACK_ONLY.match(t))
 
 
 _HEURISTIC: Any = None
@@ -277,7 +303,7 @@ def correction_cues(turn: str, answer: str, cosine: float) -> list[float]:
     return [
         float(bool(_CORR_OPEN.match(t))),
         _count(_CORR_ANY, t, 2.0),
-        float(bool(_ACK.search(t))),
+        float(bool(_ACK.search(_NEGATED_ACK.sub(" ", t)))),
         float("?" in t),
         float(bool(_NEGATION.search(t))),
         float(bool(_numbers(t) - _numbers(answer))),
@@ -285,6 +311,8 @@ def correction_cues(turn: str, answer: str, cosine: float) -> list[float]:
         len(tt & ta) / max(1, len(tt)),
         math.log1p(len(_WORD.findall(t))) / 5.0,
         float(cosine),
+        float("?" in answer),
+        float(bool(_OFFER.search(answer))),
     ]
 
 
@@ -367,62 +395,4 @@ def weigh_matrix(cands: Sequence[Candidate], now: datetime) -> NDArray[np.float3
         out[i, 25] = r.tier is Tier.SEMANTIC or r.tier is Tier.ARCHIVAL
         out[i, 26] = r.tier is Tier.WORKING
         out[i, 27 + _KINDS.index(r.kind)] = 1.0
-    return out.astype(np.float32)
-    ts = now.timestamp()
-    raw = np.array(
-        [
-            (
-                c.similarity,
-                c.lexical,
-                -1.0 if c.dense_rank is None else c.dense_rank,
-                -1.0 if c.lexical_rank is None else c.lexical_rank,
-                c.record.observed_at.timestamp(),
-                (c.record.last_access or c.record.observed_at).timestamp(),
-                c.record.strength,
-                c.record.decay_rate,
-                c.record.recall_count,
-                c.record.importance,
-                c.record.emotional_weight,
-                c.record.confidence,
-                c.neighbor_similarity,
-                c.neighbor_lexical,
-                float(c.speaker_match),
-                float(getattr(c, "session_relevance", 0.0)),
-                float(getattr(c, "temporal_match", 0.0)),
-            )
-            for c in cands
-        ],
-        dtype=np.float64,
-    )
-    sim, lex, drank, lrank = raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3]
-    in_d, in_l = drank >= 0, lrank >= 0
-    age = np.maximum(0.0, (ts - raw[:, 4]) / 86400.0)
-    since = np.maximum(0.0, (ts - raw[:, 5]) / 86400.0)
-    out[:, 0] = sim
-    out[:, 1] = sim - sim.max()
-    out[:, 2] = (sim - sim.mean()) / (sim.std() + 1e-3) / 3.0
-    out[:, 3] = lex
-    out[:, 4] = np.where(in_d, 10.0 / (10.0 + np.maximum(drank, 0)), 0.0)
-    out[:, 5] = np.where(in_l, 10.0 / (10.0 + np.maximum(lrank, 0)), 0.0)
-    out[:, 6] = in_d
-    out[:, 7] = in_l
-    out[:, 8] = in_d & in_l
-    nsim = raw[:, 12]
-    out[:, 9] = nsim
-    out[:, 10] = np.where(nsim > 0, nsim - sim.max(), -1.0)
-    out[:, 11] = raw[:, 13]
-    out[:, 12] = raw[:, 14]
-    out[:, 13] = np.log1p(age) / 6.0
-    out[:, 14] = np.log1p(age - age.min()) / 6.0
-    out[:, 15] = np.log1p(since) / 6.0
-    out[:, 16] = raw[:, 6] * np.exp(-raw[:, 7] * since)
-    out[:, 17] = np.log1p(raw[:, 8]) / 3.0
-    out[:, 18:21] = raw[:, 9:12]
-    for i, c in enumerate(cands):
-        r = c.record
-        out[i, 21] = r.status is Status.SUPERSEDED
-        out[i, 22] = r.status is Status.FLAGGED
-        out[i, 23] = r.tier is Tier.SEMANTIC or r.tier is Tier.ARCHIVAL
-        out[i, 24] = r.tier is Tier.WORKING
-        out[i, 25 + _KINDS.index(r.kind)] = 1.0
     return out.astype(np.float32)

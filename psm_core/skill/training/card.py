@@ -93,7 +93,8 @@ def write_card(path: Path, config: dict[str, Any], metrics: dict[str, Any]) -> N
             if weak
             else "",
             threshold=float(metrics.get("gate", {}).get("threshold", 0.5)),
-            calibrated=f"to keep 99% of evidence on {metrics.get('gate', {}).get('calibrated_on', '?')}",
+            calibrated=f"to keep {100 * float(metrics.get('gate', {}).get('recall_target', 0.99)):.0f}% of evidence on "
+            f"{metrics.get('gate', {}).get('calibrated_on', '?')}",
             weigh_sources=metrics.get("weigh_sources", "curriculum dialogues"),
         )
     )

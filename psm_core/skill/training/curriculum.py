@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from psm_core.skill.base import Relation
 from psm_core.skill.training import lexicon_talk as talk
+from psm_core.skill.training.heldout import CORRECTION_SET
 from psm_core.skill.training.lexicon import FIRST_NAMES, SLOTS, Slot, split
 from psm_core.types import Kind
 
@@ -111,12 +112,15 @@ def _grammar(q: str) -> str:
 class Curriculum:
     """A seeded generator; equal seeds give equal data. ``held_out`` selects the evaluation split."""
 
+    ACK_RATE = 0.2  # share of informative turns followed by a bare acknowledgement
+
     def __init__(self, seed: int = 0, held_out: bool = False) -> None:
         self.rng = random.Random(seed)
         self.held_out = held_out
         self.names = split(FIRST_NAMES, held_out)
         self.slots = SLOTS
         self._t: dict[str, tuple[str, ...]] = {}
+        self._acks = random.Random(seed + 1_000_003)  # bare acknowledgements after informative turns
 
     # -- helpers --------------------------------------------------------------------------------
     def _pick(self, seq: tuple[str, ...], key: str = "") -> str:
@@ -234,8 +238,28 @@ class Curriculum:
                 p = speakers[i % len(speakers)]
                 other = speakers[(i + 1) % len(speakers)].name if style == "friends" else "there"
                 turns.append(self._turn(p, other, s, ts, style, stated, len(turns), [b, a][i % 2] if style == "friends" else a))
+                if turns[-1].keep and self._acks.random() < self.ACK_RATE:
+                    turns.append(self._ack_turn(turns[-1], speakers, style))
         queries = self._queries(speakers, stated, style)
         return Dialogue(turns, queries, style)
+
+    def _ack_turn(self, after: Turn, speakers: list[_Persona], style: str) -> Turn:
+        """A bare acknowledgement ("ok", "lol", "thanks!") right after an informative turn: dropped.
+
+        Drawn from its own random stream, so the rest of the dialogue is the same with or without it.
+        """
+        r = self._acks
+        text = r.choice(split(talk.BARE_ACKS, self.held_out))
+        if r.random() < 0.35:
+            text = text[:1].upper() + text[1:]
+        if r.random() < 0.2 and text[-1].isalnum():
+            text += r.choice(["!", ".", " :)", "!!"])
+        if style == "friends" and r.random() < 0.7:
+            speaker = next((sp.name for sp in speakers if sp.name != after.speaker), after.speaker)
+        else:
+            speaker = after.speaker
+        ts = after.timestamp + timedelta(minutes=1)
+        return Turn(speaker, text, after.session, ts, False, Kind.CHITCHAT, 0.05, 0.9)
 
     def _turn(
         self,
@@ -332,7 +356,21 @@ class Curriculum:
 
     # -- corrections ----------------------------------------------------------------------------
     def correction(self, positive: bool | None = None) -> CorrectionExample:
-        """A user turn replying to an assistant answer; half are corrections by default."""
+        """A user turn replying to an assistant answer; half are corrections by default.
+
+        Corrections come with a fix (a new value, a denial, "I asked for X"), as a short fix
+        ("Nope, it's Rex.") or bare ("That's wrong.", "Not quite."); non-corrections include the hard
+        negatives: confirmations ("Yes, it's Rex."), polite replies ("No worries!", "Nothing else,
+        thanks") and a "No." that declines an offer. A turn of the hand-written held-out set
+        (:mod:`psm_core.skill.training.heldout`) is never generated.
+        """
+        for _ in range(100):
+            ex = self._correction(positive)
+            if _norm(ex.turn) not in _HELD_OUT_TURNS:
+                return ex
+        raise RuntimeError("the correction templates only produce held-out turns")  # pragma: no cover
+
+    def _correction(self, positive: bool | None) -> CorrectionExample:
         r = self.rng
         pos = r.random() < 0.5 if positive is None else positive
         slot = r.choice(self.slots)
@@ -343,6 +381,23 @@ class Curriculum:
         if r.random() < 0.2:
             answer = self._pick(talk.ASSISTANT, "asst") + " " + answer
         thing = r.choice(talk.REQUEST_FILL["thing"])
+        short = slot.name not in _VERB_SLOTS
+        style = r.random()
+        if pos and style < 0.22:
+            return CorrectionExample(self._bare_correction(), answer, True)
+        if pos and style < 0.4 and short:
+            v2 = self._value(slot, avoid=v)
+            fix = self._pick(talk.SHORT_FIXES, "short").format(v=v2[-1].format(n=n + 3), o=v[-1].format(n=n))
+            return CorrectionExample(_cap(fix), answer, True)
+        if not pos and style < 0.15:
+            fix = self._pick(talk.CONFIRMATIONS, "confirm").format(v=v[-1].format(n=n))
+            return CorrectionExample(_cap(fix), answer, False)
+        if not pos and style < 0.3:
+            return CorrectionExample(self._pick(talk.POLITE_REPLIES, "polite"), answer, False)
+        if not pos and style < 0.42:
+            offer = self._pick(talk.OFFERS, "offer")
+            offer = offer if r.random() < 0.5 else answer + " " + offer
+            return CorrectionExample(self._pick(talk.OFFER_REPLIES, "offer_reply"), offer, False)
         if pos:
             choice = r.random()
             if choice < 0.55:
@@ -365,3 +420,24 @@ class Curriculum:
                 more=self._say(slot, v, "more", n=n), thing=thing, other=self._say(other, self._value(other), n=n)
             )
         return CorrectionExample(_cap(turn), answer, pos)
+
+    def _bare_correction(self) -> str:
+        """A correction that says only that the answer is wrong ("That's wrong.", "Nope, not quite!")."""
+        r = self.rng
+        core = self._pick(talk.BARE_CORRECTION_CORES, "bare")
+        opener = self._pick(talk.BARE_CORRECTION_OPENERS, "bare_open") if r.random() < 0.5 else ""
+        if core in ("no", "nope", "wrong") and _norm(opener) in ("no", "nope", "nah"):
+            opener = ""  # not "Nope, no"
+        end = r.choice([".", ".", "!", "", "...", ". " + self._pick(talk.BARE_CORRECTION_CORES, "bare").capitalize() + "."])
+        return _cap(opener + core + end)
+
+
+_VERB_SLOTS = frozenset({"event", "health", "goal"})  # values are verb phrases: no "Actually it's <value>."
+
+
+def _norm(text: str) -> str:
+    """Lowercase words only: "No, that's wrong!" and "no that's wrong" are the same turn."""
+    return re.sub(r"[^a-z0-9']+", " ", text.lower().replace("\u2019", "'")).strip()
+
+
+_HELD_OUT_TURNS = frozenset(_norm(turn) for turn, _, _ in CORRECTION_SET)

@@ -2,12 +2,13 @@
 
 Written independently of the curriculum templates: real-sounding replies to an assistant, some
 correcting it (wrong fact, wrong memory, misunderstood request) and many hard negatives that start
-with "no", "actually" or "wait" without correcting anything.
+with "no", "actually" or "wait" without correcting anything. The curriculum never generates a turn
+of this set (compared in lowercase, punctuation ignored), whatever the answer it replies to.
 """
 
 from __future__ import annotations
 
-__all__ = ["CORRECTION_SET"]
+__all__ = ["CORRECTION_SET", "ORIGINAL_SIZE"]
 
 # (user turn, previous assistant answer, is it a correction?)
 CORRECTION_SET: tuple[tuple[str, str, bool], ...] = (
@@ -65,4 +66,47 @@ CORRECTION_SET: tuple[tuple[str, str, bool], ...] = (
     ("Hold on, let me check my calendar.", "Does 3pm work for you?", False),
     ("I guess so, I'll think about it.", "Maybe you could ask your manager for a raise.", False),
     ("Haha yes, that's me, always late.", "You mentioned you're often running late.", False),
+    # Added with the bare-correction curriculum (after the first 50): short and bare corrections, and
+    # agreements that a detector must not call corrections. Written for this set, never generated.
+    ("That's wrong.", "Your dog is called Pixel.", True),
+    ("No, that's wrong.", "Your dog is called Pixel.", True),
+    ("Actually it is Rex.", "Your dog is Pixel.", True),
+    ("No, that's wrong: Pixel was my cat, my dog is Rex.", "Your dog is called Pixel.", True),
+    ("No.", "So your brother lives in Madrid.", True),
+    ("Wrong.", "You told me you're a dentist.", True),
+    ("That's not right.", "Your anniversary is on May 3rd.", True),
+    ("Not quite.", "You have three grandchildren, right?", True),
+    ("Nope, it's Rex.", "Your puppy Max must be growing fast!", True),
+    ("Actually, Ghent.", "Since you're in Antwerp, here's a nearby museum.", True),
+    ("You got that wrong", "You started running in 2020.", True),
+    ("That isn't what I said", "You said you'd prefer the window seat.", True),
+    ("I never said that", "Since you dislike jazz, I skipped the jazz bars.", True),
+    ("Hm, not really. It's the other way round.", "So your mom lives with your sister?", True),
+    ("No, Tuesday.", "Your dentist appointment is on Monday.", True),
+    ("Incorrect, it was 2017.", "You got married in 2015.", True),
+    ("That's not true at all.", "You mentioned you don't like cooking.", True),
+    ("Nah, wrong city.", "Enjoy your weekend in Vienna!", True),
+    ("I didn't say that!", "As you said, the budget is $500.", True),
+    ("You're mixing me up with someone else.", "How was your trip to Bali?", True),
+    ("Thanks, that's right!", "Your dog is called Pixel.", False),
+    ("Yes exactly", "You live in Lisbon.", False),
+    ("No worries, thanks!", "Sorry, I misread your question earlier.", False),
+    ("No problem", "Thanks for clarifying the dates.", False),
+    ("Nothing else, thanks", "Anything else you'd like to add to the list?", False),
+    ("Yes, Rex is doing great.", "How is Rex doing?", False),
+    ("No, that's it. Have a good night!", "Can I help with anything else?", False),
+    ("Nope, I think that covers everything.", "Any other questions?", False),
+    ("That's right, the 12th.", "Your appointment is on the 12th, right?", False),
+    ("Correct, thank you.", "So you'd like a table for four at 7pm.", False),
+    ("Cool, thanks!", "Your package should arrive on Friday.", False),
+    ("No rush.", "I'll need a moment to compile these.", False),
+    ("Ha, you're right, I forgot.", "Don't forget your umbrella, it's raining in Leeds.", False),
+    ("Not at all, it was fun!", "Sorry this took so long.", False),
+    ("No, I'm good for now.", "Would you like a recipe for the side dish?", False),
+    ("Right, that's the one.", "You mean the blue Mazda?", False),
+    ("Nah, all good.", "Should I rewrite the intro?", False),
+    ("Wow, no way, that's cool.", "Honey never spoils.", False),
 )
+
+# The first 50 items, written before the curriculum had bare corrections (comparable across versions).
+ORIGINAL_SIZE = 50

@@ -10,18 +10,26 @@ from __future__ import annotations
 __all__ = [
     "ACKS",
     "ASSISTANT",
+    "BARE_ACKS",
+    "BARE_CORRECTION_CORES",
+    "BARE_CORRECTION_OPENERS",
     "CLOSERS",
     "COMMENTS",
+    "CONFIRMATIONS",
     "CORRECTIONS",
     "EMOTION_TAILS",
     "GREETINGS",
     "HEDGES",
     "NON_CORRECTIONS",
+    "OFFERS",
+    "OFFER_REPLIES",
     "OPENERS",
+    "POLITE_REPLIES",
     "QUESTIONS",
     "REACTIONS",
-    "REQUEST_FILL",
     "REQUESTS",
+    "REQUEST_FILL",
+    "SHORT_FIXES",
     "SUPPORT",
     "TAILS",
     "THANKS",
@@ -180,4 +188,53 @@ NON_CORRECTIONS = (
     "By the way, {other}", "Can you make it shorter?", "Love it, thanks!", "Hmm, interesting. Tell me more.",
     "No, I haven't tried that yet. Is it good?", "Actually that sounds perfect.", "Not yet, but I will.",
     "Yes! And {more}", "That helps a lot, thank you.", "Could you give me another example?", "Okay, noted.",
+)  # fmt: skip
+
+# -- bare acknowledgements: a gate drops them whatever the turn before said -------------------------
+BARE_ACKS = (
+    "ok", "ok thanks", "cool", "lol", "haha", "thanks!", "sounds good", "bye", "okay", "k", "ok cool", "nice",
+    "great", "got it", "alright", "thank you!", "hahaha", "lol ok", "ok great", "cool cool", "thx", "oh ok", "ah ok",
+    "noted", "sounds great!", "see ya", "perfect", "awesome, thanks", "kk", "ty", "good night!", "ok will do",
+    "haha nice", "hmm ok", "later!", "oh nice", "yay", "wow", "cheers", "ok bye", "np", "thanks a lot", "lmao",
+    "all good", "cool, thanks", "okie", "bye!", "sweet", "hehe", "ok, got it", "awesome", "nice one", "take care",
+)  # fmt: skip
+
+# -- corrections with nothing but the correction, and replies that only look like one ---------------
+BARE_CORRECTION_OPENERS = ("", "", "", "No, ", "Nope, ", "Hmm, ", "Um, ", "Sorry, but ", "Wait, ", "Uh, ", "Nah, ", "Erm, ")
+BARE_CORRECTION_CORES = (
+    "that's wrong", "that's not right", "that's incorrect", "not quite", "you got that wrong", "that isn't what I said",
+    "I never said that", "that's not correct", "that's not true", "wrong", "no", "you've got it wrong",
+    "that's not what I told you", "I didn't say that", "you're mistaken", "nope", "that isn't right", "not really",
+    "that's not it", "you're wrong about that", "where did you get that", "you're mixing things up", "incorrect",
+    "I don't think I said that", "not even close", "that's a mistake", "you misheard me", "that isn't true",
+    "not exactly", "wrong again", "you've mixed that up", "that was never the case", "that's not how it is",
+    "no, that's off", "you remembered that wrong", "that's not accurate",
+)  # fmt: skip
+SHORT_FIXES = (
+    "Actually it's {v}.", "Nope, it's {v}.", "No, {v}.", "It's {v}, actually.", "Actually, {v}.", "Wrong, it's {v}.",
+    "{v}, not {o}.", "Not {o}. {v}.", "Nah, {v}.", "Hmm, no, it's {v}.", "It's actually {v}.", "No, it is {v}.",
+    "Actually {v}, not {o}.", "Nope: {v}.", "Not {o}, {v}.", "Erm, it's {v}.", "Actually it was {v}.", "No! {v}.",
+)  # fmt: skip
+CONFIRMATIONS = (
+    "That's right!", "Yes, that's right.", "Correct.", "Yep, exactly.", "Exactly right!", "Yes, it's {v}.",
+    "Right, {v}.", "Spot on.", "You got it!", "You're right.", "Yes!", "That's correct, thanks.", "Yep!",
+    "Thanks, that's correct!", "True!", "Yes, {v}, you remembered.", "Yup, that's it.", "Yes exactly!",
+    "Right.", "That's it, {v}!", "Yes, that's correct.", "Exactly.", "Yep, {v}.", "Indeed!",
+)  # fmt: skip
+POLITE_REPLIES = (
+    "No worries!", "No problem.", "No problem at all, thanks.", "Nothing else, thank you.", "No, that's all.",
+    "Nope, that's it for today.", "No thanks, I'm good.", "Not right now, thanks.", "All good, thanks!",
+    "Cool, thanks.", "Ok thanks", "Thank you!", "Great!", "Nice, thanks!", "Not bad at all!", "No, that's perfect.",
+    "That works!", "Nope, all good!", "No need, thanks.", "Never mind, it's fine.", "No, you're fine!",
+    "Nothing more, thanks!", "No worries at all.", "Ok, sounds good.", "No complaints here!", "Nope, that covers it.",
+)  # fmt: skip
+OFFERS = (
+    "Is there anything else I can help with?", "Would you like more suggestions?", "Shall I set a reminder for that?",
+    "Do you want the full recipe too?", "Need anything else?", "Want me to look up flights as well?",
+    "Should I make it longer?", "Would you like a packing list too?", "Do you want me to add it to your calendar?",
+    "Shall I find more options?", "Anything else on your mind?", "Would a summary help?",
+)  # fmt: skip
+OFFER_REPLIES = (
+    "No.", "Nope.", "No, thanks.", "Not now.", "No, I'm all set.", "No thank you!", "Nah, I'm good.", "No, that's fine.",
+    "Not today, thanks.", "No, that's enough.", "Nope, all set!", "No need.",
 )  # fmt: skip
