@@ -98,11 +98,39 @@ def finish(
             panels.append((f"{m}@k", {s: {k: agg[s]["all"][f"{m}@{k}"] for k in ks} for s in systems if agg.get(s)}))
         recall_curves(png, f"LongMemEval session retrieval ({len(rows)} questions)", panels, ylabel="score")
 
+    split, summary["by_split"] = _splits(rows, systems, info["skill"])
     sections = [("Session retrieval, overall", overall), ("recall_all@5 by question type", by_type("recall_all@5")),
-                ("recall_any@5 by question type", by_type("recall_any@5")), ("PSM gate and coverage", gate),
+                ("recall_any@5 by question type", by_type("recall_any@5")),
+                ("Questions PSM-mini was (not) trained on", split), ("PSM gate and coverage", gate),
                 ("Targets (issue 9)", targets)]  # fmt: skip
     publish("LongMemEval", args, summary, rows, sections, plot)
     return summary
+
+
+def _splits(rows: Sequence[Mapping[str, Any]], systems: Sequence[str], skill: str) -> tuple[str, dict[str, Any]]:
+    """recall_all@5 / recall_any@5 over the questions whose haystacks PSM-mini's weak labels came from, and the others."""
+    from psm_core.skill.training.weak import lme_is_train
+
+    groups = {
+        "held-out": [r for r in rows if not lme_is_train(str(r["qid"]))],
+        "trained on": [r for r in rows if lme_is_train(str(r["qid"]))],
+    }
+    out: dict[str, Any] = {}
+    table = []
+    for s in systems:
+        cells: list[Any] = []
+        for qs in groups.values():
+            have = [r for r in qs if s in r["systems"]]
+            for key in ("recall_all@5", "recall_any@5"):
+                cells.append(sum(r["systems"][s][key] for r in have) / len(have) if have else None)
+        table.append([s, *cells])
+        out[s] = {g: {"recall_all@5": cells[2 * i], "recall_any@5": cells[2 * i + 1]} for i, g in enumerate(groups)}
+    heads = [f"{g} ({len(qs)}) {m}" for g, qs in groups.items() for m in ("R_all@5", "R_any@5")]
+    note = (
+        f"\n\nPSM-mini (skill {skill}) drew weak labels from the LongMemEval half whose question id hashes even "
+        "(`psm_core.skill.training.weak.lme_is_train`): the held-out columns are the numbers that count for it."
+    )
+    return md_table(["system", *heads], table) + note, out
 
 
 def _targets(agg: Mapping[str, Any]) -> list[dict[str, Any]]:

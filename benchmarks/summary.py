@@ -113,10 +113,37 @@ def finish_locomo(
             panels.append((f"{c} ({ncat[c]})", curves))
         recall_curves(png, f"LoCoMo evidence recall@k ({len(questions)} questions)", panels)
 
-    sections = [("Evidence recall@k, overall", overall), ("Recall@10 by category", by_cat), ("PSM gate", gate),
-                ("Targets (issue 9)", targets)]  # fmt: skip
+    by_conv, summary["by_split"] = _locomo_splits(questions, systems, info["skill"])
+    sections = [("Evidence recall@k, overall", overall), ("Recall@10 by category", by_cat),
+                ("Recall@10 by conversation", by_conv), ("PSM gate", gate), ("Targets (issue 9)", targets)]  # fmt: skip
     publish("LoCoMo", args, summary, questions, sections, plot)
     return summary
+
+
+def _locomo_splits(questions: Sequence[Mapping[str, Any]], systems: Sequence[str], skill: str) -> tuple[str, dict[str, Any]]:
+    """R@10 per conversation, and over the conversations PSM-mini's weak labels were (not) drawn from."""
+    from psm_core.skill.training.weak import TRAIN_CONVERSATIONS
+
+    convs = sorted({str(q["conv"]) for q in questions})
+    split = {
+        "held-out": [c for c in convs if c not in TRAIN_CONVERSATIONS],
+        "trained on": [c for c in convs if c in TRAIN_CONVERSATIONS],
+    }
+    cols = convs + [f"{name} ({len(cs)})" for name, cs in split.items() if cs]
+    out: dict[str, Any] = {}
+    rows = []
+    for s in systems:
+        cells: list[Any] = []
+        for group in [[c] for c in convs] + [cs for cs in split.values() if cs]:
+            vals = [q["systems"][s]["recall@10"] for q in questions if q["conv"] in group and s in q["systems"]]
+            cells.append(sum(vals) / len(vals) if vals else None)
+        rows.append([s, *cells])
+        out[s] = {name: cells[len(convs) + i] for i, name in enumerate(n for n, cs in split.items() if cs)}
+    note = (
+        f"\n\nPSM-mini (skill {skill}) drew weak labels from {', '.join(TRAIN_CONVERSATIONS)} (`psm train --weak-labels`): "
+        "the held-out columns are the numbers that count for it."
+    )
+    return md_table(["R@10", *cols], rows) + note, out
 
 
 def _locomo_targets(agg: Mapping[str, Any]) -> list[dict[str, Any]]:
