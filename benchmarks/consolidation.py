@@ -333,7 +333,7 @@ def markdown(res: dict[str, Any], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--skill", default="baseline", help="memory skill (baseline, mini, or a weights dir)")
+    p.add_argument("--skill", default="mini", help="memory skill (default mini, the product default; baseline; or a weights dir)")
     p.add_argument("--locomo-limit", type=int, default=5, help="conversations")
     p.add_argument("--locomo-questions", type=int, default=0, help="questions per conversation (0: all)")
     p.add_argument("--lme-limit", type=int, default=15, help="knowledge-update questions")
