@@ -192,7 +192,7 @@ class UserMemory:
         with idx.lock:
             if kept:
                 self._psm.store.register_user(self.user_id)
-                self._psm.store.upsert(self.key, Tier.EPISODIC, [records[i] for i in kept], vectors[kept])
+                self._psm.store.upsert(self.key, Tier.EPISODIC, [records[i] for i in kept], vectors[kept], new=True)
                 idx.put_many((records[i], vectors[i]) for i in kept)
             for ev, rec, vec in zip(evs, records, vectors):
                 self._sensory.push(ev)
@@ -254,7 +254,7 @@ class UserMemory:
         idx = self._ensure_loaded()
         with idx.lock:
             self._psm.store.register_user(self.user_id)
-            self._psm.store.upsert(self.key, tier, [rec], vec[None, :])
+            self._psm.store.upsert(self.key, tier, [rec], vec[None, :], new=record_id is None)
             idx.put(rec, vec)
         logger.info("user %s remembered %s in %s", self.key[:8], rec.id, tier.value)
         return rec
