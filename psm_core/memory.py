@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
 from psm_core.index import CONTEXT_CHARS, UserIndex, retrieval_text, speaker_line
+from psm_core.ordering import newer_first, updated_by
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
@@ -302,6 +303,8 @@ class UserMemory:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
             order = _without_covered(cands, np.argsort(-scores, kind="stable"), k)
+            ids = [cands[i].record.id for i in order]
+            order = [order[n] for n in newer_first(ids, {r: updated_by(cands[i].record) for r, i in zip(ids, order)})]
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,

@@ -37,6 +37,7 @@ from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
 from psm_core.index import retrieval_text
+from psm_core.ordering import UPDATED_BY
 from psm_core.types import MemoryRecord, Status, Tier, utcnow
 
 if TYPE_CHECKING:
@@ -346,6 +347,10 @@ class ConsolidationPass:
                 if r.id in new and not led.get("seen"):
                     led["seen"] = plan.pass_id
                     want["metadata"] = {**r.metadata, LEDGER: led}
+                later = set(plan.updated_by.get(r.id, ())) - set(led.get(UPDATED_BY) or ())
+                if later:  # later episodes update this one: recall puts them first (links.newer_first)
+                    led[UPDATED_BY] = sorted(set(led.get(UPDATED_BY) or ()) | later)
+                    want["metadata"] = {**r.metadata, LEDGER: led}
                 if r.id in covered and r.id not in live and r.kind in self.cfg.supersede_kinds:
                     # only superseded facts cover this statement of a state: so is it (an event stays true)
                     until = max(ended[r.id], r.valid_from) if r.valid_from else ended[r.id]
@@ -363,7 +368,8 @@ class ConsolidationPass:
                     out[k].update(rerate(records[k], float(rate), now))  # type: ignore[union-attr]
             return out
 
-        written = self.writer.converge(sorted(covered | weak | (new & episodic)), target)
+        linked = set(plan.updated_by) & set(idx.records)
+        written = self.writer.converge(sorted(covered | weak | (new & episodic) | linked), target)
         return sum(1 for r in written if r.tier is Tier.ARCHIVAL and r.id in episodic)
 
     def _finish(self, plan: PassPlan, rep: PassReport) -> None:

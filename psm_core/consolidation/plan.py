@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.guards import may_conflict, plain_statement, validate_patterns
+from psm_core.consolidation.links import find_update_links
 from psm_core.errors import SkillError
 from psm_core.skill.base import Interference, MemorySkill, Pattern, Relation
 from psm_core.types import Kind, MemoryRecord, Status
@@ -108,6 +109,7 @@ class PassPlan(BaseModel):
     merges: list[MergeSpec] = Field(default_factory=list)
     changes: list[ChangeSpec] = Field(default_factory=list)
     conflicts: list[ConflictSpec] = Field(default_factory=list)
+    updated_by: dict[str, list[str]] = Field(default_factory=dict)  # earlier episode id -> later ids updating it
 
 
 def _patterns(
@@ -233,6 +235,7 @@ def plan_pass(
     if not episodes or not new_ids:
         return plan
     by_id = {e.id: i for i, e in enumerate(episodes)}
+    plan.updated_by = find_update_links(skill, cfg, episodes, vectors, set(new_ids))
     found = _patterns(skill, episodes, vectors, cfg.max_batch)
     plan.patterns = len(found)
     kept, anchors = _statements([p for p in found if p.confidence >= cfg.min_confidence], by_id, episodes, vectors, embed)

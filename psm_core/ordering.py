@@ -1,0 +1,46 @@
+"""Recall order between a statement and the later statements that update it.
+
+The consolidation pass records, in an episode's ledger (``metadata["_psm"]["updated_by"]``), the
+later episodes that update or contradict it (:mod:`psm_core.consolidation.links`). When recall
+surfaces both, the later one is put first, so a prompt reads the current value before the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from psm_core.types import MemoryRecord
+
+__all__ = ["UPDATED_BY", "newer_first", "updated_by"]
+
+UPDATED_BY = "updated_by"
+"""Ledger key (under ``metadata["_psm"]``) listing the ids of later records that update a record."""
+
+_LEDGER = "_psm"
+
+
+def updated_by(record: MemoryRecord) -> frozenset[str]:
+    """Ids of the later records that update ``record`` (empty when none)."""
+    led = record.metadata.get(_LEDGER)
+    ids = led.get(UPDATED_BY) if isinstance(led, dict) else None
+    return frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
+
+
+def newer_first(ids: Sequence[str], links: Mapping[str, frozenset[str]]) -> list[int]:
+    """Positions of ``ids`` reordered so that a record comes before every earlier record it updates
+    (``links``: id → ids of the records that update it); otherwise the order is kept."""
+    out = list(range(len(ids)))
+    if not any(links.get(i) for i in ids):
+        return out
+    for _ in range(len(ids) * len(ids)):  # each move puts a later statement first: at most n² moves
+        moved = False
+        for a in range(len(out)):
+            later = links.get(ids[out[a]], frozenset())
+            b = next((b for b in range(a + 1, len(out)) if ids[out[b]] in later), None)
+            if b is not None:
+                out.insert(a, out.pop(b))
+                moved = True
+                break
+        if not moved:
+            break
+    return out

@@ -1,0 +1,55 @@
+"""Update links: a pass records which later episodes update an earlier one, and recall puts the later
+statement first when both are surfaced (real store, real embedder, the default PSM-mini skill)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from psm_core import Status
+from psm_core.consolidation import ConsolidationConfig
+from psm_core.ordering import newer_first, updated_by
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_newer_first_moves_each_update_before_what_it_updates():
+    links = {"a": frozenset({"b"}), "b": frozenset({"c"})}
+    assert newer_first(["a", "x", "b", "c"], links) == [3, 2, 0, 1]  # c updates b updates a
+    assert newer_first(["x", "a", "y"], links) == [0, 1, 2]  # the updater is not in the list: order kept
+    assert newer_first(["b", "a"], links) == [0, 1]  # already first
+    assert newer_first([], {}) == []
+
+
+def _say(mem, text, day, session):
+    return mem.observe(text, session_id=session, timestamp=T0 + timedelta(days=day))
+
+
+def _commute(mem):
+    old = _say(mem, "My commute to work takes 30 minutes by bus every morning.", 0, "s1")
+    _say(mem, "I started learning the guitar with an online course.", 0, "s1")
+    _say(mem, "My sister Mia is visiting on April 12, she loves surfing.", 3, "s2")
+    new = _say(mem, "Since we moved, my commute to work takes 45 minutes by bus.", 40, "s3")
+    return old, new
+
+
+def test_a_pass_links_the_update_and_recall_puts_it_first(psm):
+    mem = psm.for_user("alice")
+    old, new = _commute(mem)
+    psm.consolidate("alice")
+    got = mem.get(old.id)
+    assert updated_by(got) == {new.id}
+    assert got.status is Status.ACTIVE and got.valid_to is None  # nothing hidden: the old turn stays recallable
+    assert not updated_by(mem.get(new.id))
+    ids = mem.recall("How long is my commute to work?", k=3, touch=False).ids
+    assert new.id in ids and old.id in ids and ids.index(new.id) < ids.index(old.id)
+    before = mem.get(old.id).version
+    psm.consolidate("alice")  # a rerun finds the same links and writes nothing
+    assert mem.get(old.id).version == before and updated_by(mem.get(old.id)) == {new.id}
+
+
+def test_links_can_be_switched_off(psm):
+    psm.configure_consolidation(ConsolidationConfig(link_candidates=0))
+    mem = psm.for_user("bob")
+    old, _ = _commute(mem)
+    psm.consolidate("bob")
+    assert not updated_by(mem.get(old.id))
