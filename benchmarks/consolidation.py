@@ -18,6 +18,7 @@ LongMemEval dev knowledge-update questions with the old value and the current va
 sessions (user turns observed with their session dates): how often a memory stating the current
 value (its own turn, or a fact's source turn) outranks every memory stating the old one, and whether
 the old value stays reachable with ``include_superseded=True`` (and carries a validity interval).
+As in the main harness, ``max_text_bytes`` is raised to 1 MiB (a few LongMemEval turns are pasted documents).
 
 Throughput: input episodes of the passes per wall second and per CPU second (= per core).
 
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     passes = Pass()
     with (
         tempfile.TemporaryDirectory(prefix="psm-consolidation-bench-") as home,
-        PSM(PSMSettings(home=Path(home), skill=args.skill), embedder=emb) as psm,
+        PSM(PSMSettings(home=Path(home), skill=args.skill, max_text_bytes=1 << 20), embedder=emb) as psm,
     ):
         print(f"skill {psm.skill.name}; LoCoMo:", flush=True)
         locomo = run_locomo(psm, emb, args.data / "locomo" / "locomo_dev.json", args, passes)
