@@ -304,7 +304,8 @@ class UserMemory:
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
             order = _without_covered(cands, np.argsort(-scores, kind="stable"), k)
             ids = [cands[i].record.id for i in order]
-            order = [order[n] for n in newer_first(ids, {r: updated_by(cands[i].record) for r, i in zip(ids, order)})]
+            links = {r: updated_by(cands[i].record) for r, i in zip(ids, order)}
+            order = [order[n] for n in newer_first(ids, links, [float(scores[i]) for i in order])]
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from psm_core.types import MemoryRecord
 
-__all__ = ["UPDATED_BY", "newer_first", "updated_by"]
+__all__ = ["UPDATED_BY", "UPDATE_MARGIN", "newer_first", "updated_by"]
 
 UPDATED_BY = "updated_by"
 """Ledger key (under ``metadata["_psm"]``) listing the ids of later records that update a record."""
@@ -26,17 +26,34 @@ def updated_by(record: MemoryRecord) -> frozenset[str]:
     return frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
 
 
-def newer_first(ids: Sequence[str], links: Mapping[str, frozenset[str]]) -> list[int]:
+UPDATE_MARGIN = 0.25
+"""A later statement moves ahead of the one it updates only when its recall score is within this share
+of the listed scores' spread below it: about as relevant to the query (a far less relevant update
+stays where the skill ranked it)."""
+
+
+def newer_first(
+    ids: Sequence[str],
+    links: Mapping[str, frozenset[str]],
+    scores: Sequence[float] | None = None,
+    margin: float = UPDATE_MARGIN,
+) -> list[int]:
     """Positions of ``ids`` reordered so that a record comes before every earlier record it updates
-    (``links``: id → ids of the records that update it); otherwise the order is kept."""
+    (``links``: id → ids of the records that update it) and whose ``scores`` it is within
+    ``margin`` × (max − min score) of; otherwise the order is kept."""
     out = list(range(len(ids)))
     if not any(links.get(i) for i in ids):
         return out
+    slack = margin * (max(scores) - min(scores)) if scores else float("inf")
+
+    def close(a: int, b: int) -> bool:
+        return scores is None or scores[b] >= scores[a] - slack
+
     for _ in range(len(ids) * len(ids)):  # each move puts a later statement first: at most n² moves
         moved = False
         for a in range(len(out)):
             later = links.get(ids[out[a]], frozenset())
-            b = next((b for b in range(a + 1, len(out)) if ids[out[b]] in later), None)
+            b = next((b for b in range(a + 1, len(out)) if ids[out[b]] in later and close(out[a], out[b])), None)
             if b is not None:
                 out.insert(a, out.pop(b))
                 moved = True

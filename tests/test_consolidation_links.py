@@ -29,6 +29,7 @@ def _commute(mem):
     _say(mem, "I started learning the guitar with an online course.", 0, "s1")
     _say(mem, "My sister Mia is visiting on April 12, she loves surfing.", 3, "s2")
     new = _say(mem, "Since we moved, my commute to work takes 45 minutes by bus.", 40, "s3")
+    _say(mem, "The bus is usually crowded.", 40, "s3")
     return old, new
 
 
@@ -53,3 +54,10 @@ def test_links_can_be_switched_off(psm):
     old, _ = _commute(mem)
     psm.consolidate("bob")
     assert not updated_by(mem.get(old.id))
+
+
+def test_a_far_less_relevant_update_stays_where_it_ranked():
+    links = {"a": frozenset({"b"})}
+    # the margin is a share (0.25) of the listed scores' spread: here 4.0, so b may be 1.0 below a
+    assert newer_first(["a", "x", "b"], links, [5.0, 4.5, 1.0]) == [0, 1, 2]  # b far below a: kept
+    assert newer_first(["a", "b", "x"], links, [5.0, 4.5, 1.0]) == [1, 0, 2]  # about as relevant: first
