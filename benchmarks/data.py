@@ -3,7 +3,8 @@
 ```
 load_locomo(path)        -> list[Conversation]   sessions of Turn (dia_id, speaker, text, time) + Question
 load_longmemeval(path)   -> list[LmeQuestion]    haystack of LmeSession (id, date, turns) + gold session ids
-parse_evidence(strings)  -> sorted canonical dia_ids ("D8:6; D9:17" -> D8:6, D9:17; "D30:05" -> D30:5)
+parse_evidence(strings)  -> canonical dia_ids in order ("D8:6; D9:17" -> D8:6, D9:17; "D30:05" -> D30:5)
+                            (with the date parsers, shared with psm_core.skill.training.weak)
 ```
 Turn times: a session's date plus one minute per turn, so turns keep their order (both data sets
 give one time per session, not per turn).
@@ -15,9 +16,11 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from psm_core.skill.training.weak import parse_evidence, parse_lme_date, parse_locomo_date
 
 __all__ = [
     "Conversation",
@@ -45,7 +48,6 @@ DEFAULT_LONGMEMEVAL = DATA_ROOT / "longmemeval" / "longmemeval_s_dev.json.gz"
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 TURN_STEP = timedelta(minutes=1)
 
-_EVIDENCE = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")
 _SESSION_KEY = re.compile(r"^session_(\d+)$")
 
 
@@ -57,37 +59,6 @@ def load_json(path: str | Path) -> Any:
     opener = gzip.open if p.suffix == ".gz" else open
     with opener(p, "rt", encoding="utf-8") as f:
         return json.load(f)
-
-
-def parse_evidence(evidence: list[str] | str | None) -> list[str]:
-    """Canonical dia_ids (``D<session>:<turn>``, no zero padding) from LoCoMo evidence strings."""
-    if evidence is None:
-        return []
-    items = [evidence] if isinstance(evidence, str) else list(evidence)
-    out: list[str] = []
-    for item in items:
-        for s, t in _EVIDENCE.findall(str(item)):
-            dia = f"D{int(s)}:{int(t)}"
-            if dia not in out:
-                out.append(dia)
-    return out
-
-
-def parse_locomo_date(text: str) -> datetime:
-    """``"1:56 pm on 8 May, 2023"`` -> an aware UTC datetime."""
-    cleaned = re.sub(r"\s+", " ", text.strip())
-    for fmt in ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %b, %Y", "%I:%M %p on %B %d, %Y"):
-        try:
-            return datetime.strptime(cleaned, fmt).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    raise ValueError(f"unrecognized LoCoMo date {text!r}")
-
-
-def parse_lme_date(text: str) -> datetime:
-    """``"2023/05/20 (Sat) 07:47"`` -> an aware UTC datetime."""
-    cleaned = re.sub(r"\s*\([A-Za-z]+\)\s*", " ", text.strip())
-    return datetime.strptime(cleaned, "%Y/%m/%d %H:%M").replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

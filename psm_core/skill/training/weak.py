@@ -33,6 +33,7 @@ __all__ = [
     "load_longmemeval",
     "parse_evidence",
     "parse_lme_date",
+    "parse_locomo_date",
 ]
 
 DATA_ROOT = Path(__file__).resolve().parents[4] / "shared" / "data"
@@ -58,7 +59,8 @@ def parse_evidence(items: list[str] | str | None) -> list[str]:
     return out
 
 
-def _locomo_date(text: str) -> datetime:
+def parse_locomo_date(text: str) -> datetime:
+    """``"1:56 pm on 8 May, 2023"`` → an aware UTC datetime."""
     cleaned = re.sub(r"\s+", " ", text.strip())
     for fmt in ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %b, %Y", "%I:%M %p on %B %d, %Y"):
         try:
@@ -111,7 +113,7 @@ def load_locomo(path: Path | None = None) -> list[LocomoConversation]:
         numbers = sorted(int(k.split("_")[1]) for k in conv if re.fullmatch(r"session_\d+", k) and isinstance(conv[k], list))
         turns = []
         for s in numbers:
-            start = _locomo_date(conv[f"session_{s}_date_time"])
+            start = parse_locomo_date(conv[f"session_{s}_date_time"])
             for i, t in enumerate(conv[f"session_{s}"]):
                 text = str(t.get("text") or "").strip()
                 if t.get("blip_caption"):
