@@ -31,23 +31,23 @@ def find_update_links(
     vectors: NDArray[np.float32],
     new_ids: set[str],
 ) -> dict[str, list[str]]:
-    """``{earlier id: sorted later ids}`` for the new episodes among ``episodes`` (row-aligned with the
-    L2-normalized statement ``vectors``). Deterministic for a snapshot: rerunning finds the same links."""
+    """``{earlier id: sorted later ids}`` for the new episodes among ``episodes`` (time-ordered,
+    row-aligned with the L2-normalized statement ``vectors``). Deterministic for a snapshot: rerunning
+    finds the same links."""
     if cfg.link_candidates == 0 or not new_ids or len(episodes) < 2:
         return {}
-    order = sorted(range(len(episodes)), key=lambda i: (episodes[i].observed_at, episodes[i].id))
-    rank = {i: n for n, i in enumerate(order)}
+    roles = np.array([e.role for e in episodes], dtype=object)
+    sessions = np.array([e.session_id for e in episodes], dtype=object)
     pairs: list[tuple[int, int, float]] = []  # (later, earlier, cosine)
-    for j in (i for i in order if episodes[i].id in new_ids):
-        e = episodes[j]
-        sims = vectors @ vectors[j]
-        earlier = [
-            i
-            for i in order[: rank[j]]
-            if episodes[i].role == e.role and episodes[i].session_id != e.session_id and sims[i] >= cfg.link_min_similarity
-        ]
-        earlier.sort(key=lambda i: (-float(sims[i]), rank[i]))
-        pairs.extend((j, i, float(sims[i])) for i in earlier[: cfg.link_candidates])
+    for j, e in enumerate(episodes):
+        if e.id not in new_ids or j == 0:
+            continue
+        sims = vectors[:j] @ vectors[j]
+        # same speaker, another session (two turns without a session are never linked), close enough
+        ok = (roles[:j] == e.role) & (sessions[:j] != e.session_id) & (sims >= cfg.link_min_similarity)
+        rows = np.flatnonzero(ok)
+        best = rows[np.argsort(-sims[rows], kind="stable")[: cfg.link_candidates]]
+        pairs.extend((j, int(i), float(sims[i])) for i in best)
     if not pairs:
         return {}
     links: dict[str, set[str]] = {}
