@@ -348,7 +348,7 @@ class ConsolidationPass:
                     led["seen"] = plan.pass_id
                     want["metadata"] = {**r.metadata, LEDGER: led}
                 later = set(plan.updated_by.get(r.id, ())) - set(led.get(UPDATED_BY) or ())
-                if later:  # later episodes update this one: recall puts them first (links.newer_first)
+                if later:  # later episodes update this one: recall puts them first (ordering.newer_first)
                     led[UPDATED_BY] = sorted(set(led.get(UPDATED_BY) or ()) | later)
                     want["metadata"] = {**r.metadata, LEDGER: led}
                 if r.id in covered and r.id not in live and r.kind in self.cfg.supersede_kinds:
