@@ -25,9 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.feedback.profile import PROFILE_KEYS, PROFILE_TRAITS
-from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern
+from psm_core.skill.base import Candidate, DelegatingSkill, MemorySkill
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
-from psm_core.types import Event, MemoryRecord
+from psm_core.types import MemoryRecord
 
 __all__ = [
     "DECAY_FEATURES",
@@ -179,7 +179,7 @@ def profile_mass(profile: NDArray[np.float64]) -> NDArray[np.float64]:
 ProfileFn = Callable[[str], Mapping[str, float]]
 
 
-class PolicySkill(MemorySkill):
+class PolicySkill(DelegatingSkill):
     """``base`` with a utility policy on top: every operation delegates, ``weigh`` and ``decay`` are adjusted.
 
     ``profile(user_id)`` gives the user's utility profile (``FeedbackLog.user_profile``); without it
@@ -187,7 +187,7 @@ class PolicySkill(MemorySkill):
     """
 
     def __init__(self, base: MemorySkill, policy: UtilityPolicy, profile: ProfileFn | None = None) -> None:
-        self.base = base
+        super().__init__(base)
         self.policy = policy
         self._profile = profile
         self.name = f"{base.name}+policy-v{policy.version}"
@@ -234,32 +234,3 @@ class PolicySkill(MemorySkill):
             masses.append(float(profile_mass(profiles[r.user_id])))
         mult = self.policy.decay_multiplier(np.vstack(rows), np.array(masses))
         return [float(rate * m) for rate, m in zip(rates, mult)]
-
-    # -- delegated ------------------------------------------------------------------------------
-    def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
-        return self.base.gate(event, context, vector)
-
-    def gate_batch(
-        self,
-        events: Sequence[Event],
-        vectors: NDArray[np.float32] | None = None,
-        contexts: Sequence[Sequence[Event]] | None = None,
-    ) -> list[GateDecision]:
-        return self.base.gate_batch(events, vectors, contexts)
-
-    def interfere(self, new: str, existing: str, similarity: float | None = None) -> Interference:
-        return self.base.interfere(new, existing, similarity)
-
-    def interfere_batch(
-        self, pairs: Sequence[tuple[str, str]], similarities: Sequence[float] | None = None
-    ) -> list[Interference]:
-        return self.base.interfere_batch(pairs, similarities)
-
-    def extract_patterns(self, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> list[Pattern]:
-        return self.base.extract_patterns(episodes, vectors)
-
-    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
-        return self.base.is_correction(user_turn, previous_answer)
-
-    def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
-        return self.base.is_correction_batch(pairs)

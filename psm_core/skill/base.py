@@ -28,6 +28,7 @@ from psm_core.types import Event, Kind, MemoryRecord
 __all__ = [
     "Candidate",
     "Correction",
+    "DelegatingSkill",
     "GateDecision",
     "Interference",
     "MemorySkill",
@@ -163,3 +164,49 @@ class MemorySkill(ABC):
 
     def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         return [self.is_correction(u, a) for u, a in pairs]
+
+
+class DelegatingSkill(MemorySkill):
+    """A skill that passes every operation (batched forms included) to ``base``; wrappers override
+    only what they change (a utility policy on ``weigh``/``decay``, a recorder of ``weigh``)."""
+
+    def __init__(self, base: MemorySkill) -> None:
+        self.base = base
+        self.name = base.name
+
+    def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
+        return self.base.gate(event, context, vector)
+
+    def gate_batch(
+        self,
+        events: Sequence[Event],
+        vectors: NDArray[np.float32] | None = None,
+        contexts: Sequence[Sequence[Event]] | None = None,
+    ) -> list[GateDecision]:
+        return self.base.gate_batch(events, vectors, contexts)
+
+    def interfere(self, new: str, existing: str, similarity: float | None = None) -> Interference:
+        return self.base.interfere(new, existing, similarity)
+
+    def interfere_batch(
+        self, pairs: Sequence[tuple[str, str]], similarities: Sequence[float] | None = None
+    ) -> list[Interference]:
+        return self.base.interfere_batch(pairs, similarities)
+
+    def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
+        return self.base.weigh(query, candidates, now)
+
+    def decay(self, record: MemoryRecord) -> float:
+        return self.base.decay(record)
+
+    def decay_batch(self, records: Sequence[MemoryRecord]) -> list[float]:
+        return self.base.decay_batch(records)
+
+    def extract_patterns(self, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> list[Pattern]:
+        return self.base.extract_patterns(episodes, vectors)
+
+    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
+        return self.base.is_correction(user_turn, previous_answer)
+
+    def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
+        return self.base.is_correction_batch(pairs)

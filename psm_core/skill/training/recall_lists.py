@@ -26,11 +26,10 @@ from numpy.typing import NDArray
 
 from psm_core.config import PSMSettings
 from psm_core.embeddings import Embedder
-from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern
+from psm_core.skill.base import Candidate, DelegatingSkill, MemorySkill
 from psm_core.skill.mini_features import weigh_matrix
 from psm_core.skill.training.curriculum import Dialogue
 from psm_core.skill.training.weak import LocomoConversation, parse_lme_date
-from psm_core.types import Event, MemoryRecord
 
 __all__ = ["QueryResult", "RecordingSkill", "Unit", "curriculum_units", "lme_units", "locomo_units", "run_units"]
 
@@ -63,43 +62,19 @@ class QueryResult:
         return [self.units[i] for i in order]
 
 
-class RecordingSkill(MemorySkill):
-    """Delegates to ``inner``; remembers the candidates and scores of the last ``weigh``."""
+class RecordingSkill(DelegatingSkill):
+    """Delegates to ``base``; remembers the candidates and scores of the last ``weigh``."""
 
-    def __init__(self, inner: MemorySkill) -> None:
-        self.inner = inner
-        self.name = inner.name
+    def __init__(self, base: MemorySkill) -> None:
+        super().__init__(base)
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
 
-    def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
-        return self.inner.gate(event, context, vector)
-
-    def gate_batch(
-        self,
-        events: Sequence[Event],
-        vectors: NDArray[np.float32] | None = None,
-        contexts: Sequence[Sequence[Event]] | None = None,
-    ) -> list[GateDecision]:
-        return self.inner.gate_batch(events, vectors, contexts)
-
-    def interfere(self, new: str, existing: str, similarity: float | None = None) -> Interference:
-        return self.inner.interfere(new, existing, similarity)
-
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
-        scores = self.inner.weigh(query, candidates, now)
+        scores = self.base.weigh(query, candidates, now)
         units = [str(c.record.metadata.get("unit", c.record.id)) for c in candidates]
         answer = [bool(c.record.metadata.get("answer", True)) for c in candidates]
         self.last = (weigh_matrix(candidates, now), units, np.asarray(scores, dtype=np.float64), answer)
         return scores
-
-    def decay(self, record: MemoryRecord) -> float:
-        return self.inner.decay(record)
-
-    def extract_patterns(self, episodes: Sequence[MemoryRecord], vectors: NDArray[np.float32]) -> list[Pattern]:
-        return self.inner.extract_patterns(episodes, vectors)
-
-    def is_correction(self, user_turn: str, previous_answer: str) -> Correction:
-        return self.inner.is_correction(user_turn, previous_answer)
 
 
 def run_units(
