@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from psm_core.embeddings import load_embedder
+from psm_core.index import contextual_vectors
 from psm_core.lexical import BM25Index
 from psm_core.skill.base import MemorySkill, Relation
 from psm_core.skill.baseline import BaselinePolicy
 from psm_core.skill.mini import PSMMini
 from psm_core.skill.training import weak
 from psm_core.skill.training.curriculum import Curriculum
-from psm_core.skill.training.datasets import retrieval_line
+from psm_core.skill.training.datasets import turn_pair
 from psm_core.skill.training.heldout import CORRECTION_SET
 from psm_core.skill.training.metrics import binary_report, macro_f1, recall_all_sessions, recall_at
 from psm_core.skill.training.recall_lists import QueryResult, lme_gold, lme_units, locomo_units, run_units
@@ -63,11 +64,11 @@ def eval_gate(convs: list[weak.LocomoConversation], skills: dict[str, MemorySkil
             for t in c.turns:
                 prev = last.get(t.session)
                 events.append(Event(text=t.text, role=t.speaker, session_id=f"S{t.session}", timestamp=t.time))
-                lines.append(retrieval_line(t.speaker, t.text, (prev.speaker, prev.text) if prev else None))
+                lines.append(turn_pair(t.speaker, t.text, (prev.speaker, prev.text) if prev else None))
                 last[t.session] = t
             for i in range(len(events)):
                 contexts.append(events[max(0, i - 4) : i])
-            decisions = skill.gate_batch(events, vc.embed(lines), contexts)
+            decisions = skill.gate_batch(events, contextual_vectors(vc.embed, lines), contexts)
             keep += [d.keep for d in decisions]
             imp += [d.importance for d in decisions]
             ev += [t.dia_id in c.evidence for t in c.turns]

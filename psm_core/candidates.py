@@ -65,16 +65,22 @@ def gather_candidates(
     n: int,
     now: datetime | None = None,
     lexical_share: float = 0.4,
+    exact_max: int = 0,
 ) -> list[Candidate]:
     """Candidates from the persistent tiers of one user (caller holds ``idx.lock``).
 
     ``now`` is the user's time, for time expressions in the query (none are used without it).
+    Dense hits come from an exact search over the held vectors while the user has at most
+    ``exact_max`` records, from the store's ANN index (Chroma HNSW) beyond.
     """
-    hits: list[tuple[str, float]] = []
-    for tier in PERSISTENT_TIERS:
-        if tier in wanted and idx.count(tier):
+    tiers = [t for t in PERSISTENT_TIERS if t in wanted and idx.count(t)]
+    if len(idx) <= exact_max:
+        hits = idx.nearest(qv, tiers, n)
+    else:
+        hits = []
+        for tier in tiers:
             hits.extend(store.query(key, tier, qv, min(n, idx.count(tier))))
-    hits.sort(key=lambda h: -h[1])
+        hits.sort(key=lambda h: -h[1])
     dense_rank = {rid: r for r, (rid, _) in enumerate(hits) if rid in idx.records}
     lex_hits = idx.bm25.search(query, n)
     top_lex = lex_hits[0][1] if lex_hits else 1.0

@@ -83,8 +83,11 @@ class _LRU:
                 self._data.popitem(last=False)
 
 
+_CACHED_BATCH = 8
+
+
 class _BaseEmbedder:
-    """Batching, ordering by length and a small LRU for single texts."""
+    """Batching, ordering by length and a small LRU for the texts of small (live) calls."""
 
     batch_size = 64
 
@@ -104,17 +107,24 @@ class _BaseEmbedder:
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        if len(texts) == 1:
-            hit = self._cache.get(texts[0])
-            if hit is not None:
-                return hit[None, :].copy()
         out = np.empty((len(texts), self._dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        small = len(texts) <= _CACHED_BATCH  # live turns: a turn and its context, a query
+        todo = list(range(len(texts)))
+        if small:
+            todo = []
+            for i, t in enumerate(texts):
+                hit = self._cache.get(t)
+                if hit is None:
+                    todo.append(i)
+                else:
+                    out[i] = hit
+        order = sorted(todo, key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             out[idx] = self._embed_batch([texts[i] for i in idx])
-        if len(texts) == 1:
-            self._cache.put(texts[0], out[0].copy())
+        if small:
+            for i in todo:
+                self._cache.put(texts[i], out[i].copy())
         return out
 
     def _embed_batch(self, texts: list[str]) -> Vectors:

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
-from psm_core.index import CONTEXT_CHARS, UserIndex, retrieval_text, speaker_line
-from psm_core.ordering import newer_first, updated_by
+from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
+from psm_core.ordering import SPREAD_DEPTH, newer_first, updated_by
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
@@ -175,7 +175,7 @@ class UserMemory:
                 )  # fmt: skip
             )
             last[ev.session_id] = speaker_line(ev.role, ev.text)
-        vectors = self._psm.embed([retrieval_text(r) for r in records], progress=progress)
+        vectors = record_vectors(lambda texts: self._psm.embed(texts, progress=progress), records)
         context = self._sensory.recent(4)
         contexts = [context + evs[max(0, i - 4) : i] for i in range(len(evs))]
         decisions = self._psm.skill.gate_batch(evs, vectors, [c[-4:] for c in contexts])
@@ -251,7 +251,7 @@ class UserMemory:
         except ValidationError as exc:
             raise InvalidInputError(f"invalid memory: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
         rec = rec.model_copy(update={"decay_rate": self._psm.skill.decay(rec)})
-        vec = self._psm.embed([retrieval_text(rec)])[0]
+        vec = record_vectors(self._psm.embed, [rec])[0]
         idx = self._ensure_loaded()
         with idx.lock:
             self._psm.store.register_user(self.user_id)
@@ -296,16 +296,21 @@ class UserMemory:
         n = max(5 * k, 50)
         with idx.lock:
             when = now or self.now()
-            cands = gather_candidates(idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded), when)
+            cands = gather_candidates(
+                idx, self._psm.store, self.key, q, qv, wanted, include_superseded, n + len(excluded), when,
+                exact_max=self._psm.settings.exact_search_max,
+            )  # fmt: skip
             if Tier.WORKING in wanted:
                 cands.extend(working_candidates(self._working.items(), q, qv, {c.record.id for c in cands}))
             if excluded:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
-            order = _without_covered(cands, np.argsort(-scores, kind="stable"), k)
+            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, SPREAD_DEPTH))
+            order = listed[:k]
             ids = [cands[i].record.id for i in order]
             links = {r: updated_by(cands[i].record) for r, i in zip(ids, order)}
-            order = [order[n] for n in newer_first(ids, links, [float(scores[i]) for i in order])]
+            spread = float(scores[listed[0]] - scores[listed[-1]]) if listed else 0.0
+            order = [order[n] for n in newer_first(ids, links, [float(scores[i]) for i in order], spread=spread)]
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,
@@ -408,7 +413,7 @@ class UserMemory:
             if new.tier not in PERSISTENT_TIERS:
                 raise InvalidInputError(f"records live in persistent tiers, not {new.tier.value}")
             changed = retrieval_text(new) != retrieval_text(old)
-            vec = self._psm.embed([retrieval_text(new)])[0] if changed else idx.vector(record_id).copy()
+            vec = record_vectors(self._psm.embed, [new])[0] if changed else idx.vector(record_id).copy()
             if new.tier is not old.tier:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
                 self._psm.store.delete(self.key, old.tier, [record_id])

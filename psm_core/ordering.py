@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from psm_core.types import MemoryRecord
 
-__all__ = ["UPDATED_BY", "UPDATE_MARGIN", "newer_first", "updated_by"]
+__all__ = ["SPREAD_DEPTH", "UPDATED_BY", "UPDATE_MARGIN", "newer_first", "updated_by"]
 
 UPDATED_BY = "updated_by"
 """Ledger key (under ``metadata["_psm"]``) listing the ids of later records that update a record."""
@@ -31,20 +31,27 @@ UPDATE_MARGIN = 0.25
 of the listed scores' spread below it: about as relevant to the query (a far less relevant update
 stays where the skill ranked it)."""
 
+SPREAD_DEPTH = 10
+"""Recall measures that spread over at least this many listed memories, so that a short list (``k=3``)
+is ordered as the head of a longer one: ``recall(q, k=3)`` lists the first three of ``recall(q, k=10)``."""
+
 
 def newer_first(
     ids: Sequence[str],
     links: Mapping[str, frozenset[str]],
     scores: Sequence[float] | None = None,
     margin: float = UPDATE_MARGIN,
+    spread: float | None = None,
 ) -> list[int]:
     """Positions of ``ids`` reordered so that a record comes before every earlier record it updates
     (``links``: id → ids of the records that update it) and whose ``scores`` it is within
-    ``margin`` × (max − min score) of; otherwise the order is kept."""
+    ``margin`` × ``spread`` of (default: max − min of ``scores``); otherwise the order is kept."""
     out = list(range(len(ids)))
     if not any(links.get(i) for i in ids):
         return out
-    slack = margin * (max(scores) - min(scores)) if scores else float("inf")
+    if spread is None:
+        spread = max(scores) - min(scores) if scores else 0.0
+    slack = margin * spread if scores else float("inf")
 
     def close(a: int, b: int) -> bool:
         return scores is None or scores[b] >= scores[a] - slack

@@ -18,6 +18,8 @@ def test_newer_first_moves_each_update_before_what_it_updates():
     assert newer_first(["x", "a", "y"], links) == [0, 1, 2]  # the updater is not in the list: order kept
     assert newer_first(["b", "a"], links) == [0, 1]  # already first
     assert newer_first([], {}) == []
+    assert newer_first(["a", "b"], {"a": frozenset({"b"})}, [5.0, 4.0]) == [0, 1]  # far below: stays
+    assert newer_first(["a", "b"], {"a": frozenset({"b"})}, [5.0, 4.0], spread=8.0) == [1, 0]  # within 25% of the spread
 
 
 def _say(mem, text, day, session):
@@ -43,6 +45,9 @@ def test_a_pass_links_the_update_and_recall_puts_it_first(psm):
     assert not updated_by(mem.get(new.id))
     ids = mem.recall("How long is my commute to work?", k=3, touch=False).ids
     assert new.id in ids and old.id in ids and ids.index(new.id) < ids.index(old.id)
+    assert (
+        mem.recall("How long is my commute to work?", k=10, touch=False).ids[:3] == ids
+    )  # a short list is the head of a long one
     before = mem.get(old.id).version
     psm.consolidate("alice")  # a rerun finds the same links and writes nothing
     assert mem.get(old.id).version == before and updated_by(mem.get(old.id)) == {new.id}

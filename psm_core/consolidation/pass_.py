@@ -36,7 +36,7 @@ from psm_core.consolidation.plan import PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
-from psm_core.index import retrieval_text
+from psm_core.index import record_vectors
 from psm_core.ordering import UPDATED_BY
 from psm_core.types import MemoryRecord, Status, Tier, utcnow
 
@@ -225,7 +225,7 @@ class ConsolidationPass:
             ]
             rates = self.psm.skill.decay_batch(recs)
             recs = [r.model_copy(update={"decay_rate": float(d)}) for r, d in zip(recs, rates)]
-            self.writer.create(recs, self.psm.embed([retrieval_text(r) for r in recs]))
+            self.writer.create(recs, record_vectors(self.psm.embed, recs))
         merges = {m.fact_id: m for m in plan.merges}
 
         def merge(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:

@@ -253,7 +253,10 @@ class Simulation:
             qv = self.psm.embed([query])[0]
             useful = u.useful(topic)
             with idx.lock:
-                cands = gather_candidates(idx, self.psm.store, mem.key, query, qv, wanted, False, max(5 * k, 50), self.now)
+                cands = gather_candidates(
+                    idx, self.psm.store, mem.key, query, qv, wanted, False, max(5 * k, 50), self.now,
+                    exact_max=self.psm.settings.exact_search_max,
+                )  # fmt: skip
                 for name, skill in skills.items():
                     scores = skill.weigh(query, cands, self.now)
                     top = [cands[i].record.id for i in np.argsort(-scores, kind="stable")[:k]]

@@ -130,7 +130,8 @@ _ACK_ONLY = re.compile(  # a turn made of acknowledgements, thanks, laughter, gr
     r"^\W*((ok(ay|ie)?|k+|cool|nice( one)?|great|awesome|perfect|sweet|lol+|lmao|rofl|ha(ha)+h?|hah|he(he)+|"
     r"thanks?( you)?( so much| a lot)?|thx|ty|cheers|bye|goodbye|see (you|ya)( later| soon)?|later|good ?night|night|"
     r"sounds (good|great)|got it|noted|alright|all right|all good|wow|yay|oh|ah|hmm+|mhm|np|no problem|no worries|"
-    r"will do|take care|you too|hi|hey|hello)\b[\s,.!?:;)(~*-]*)+$",
+    r"will do|take care|you too|hi|hey|hello|talk (to you )?(soon|later)|ttyl|catch you later|"
+    r"have a (good|great|nice|lovely) (one|day|night|evening|weekend))\b[\s,.!?:;)(~*-]*)+$",
     re.I,
 )
 _ACK = re.compile(

@@ -7,8 +7,8 @@ correction_arrays           (turn, answer)  → [v_turn | v_turn*v_answer | cues
 dialogue_gate_rows          the observed turns of curriculum dialogues as GateRows
 locomo_gate_rows / lme_gate_rows   weak labels: evidence / has_answer turns are worth keeping
 ```
-The gate sees exactly what it sees in production: the embedding of ``psm_core.index.retrieval_text``
-(named speaker, turn, preceding turn of the session) plus surface cues of the turn and the turn before.
+The gate sees exactly what it sees in production: the contextual vector of ``psm_core.index.contextual_vectors``
+(named speaker and turn, with the preceding turn of the session) plus surface cues of the turn and the turn before.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from psm_core.index import CONTEXT_CHARS, speaker_line
+from psm_core.index import CONTEXT_CHARS, contextual_vectors, speaker_line
 from psm_core.skill.base import Relation
 from psm_core.skill.mini_features import correction_cues, correction_inputs, gate_inputs, interfere_inputs, pair_cues
 from psm_core.skill.training.curriculum import CorrectionExample, Dialogue, PairExample
@@ -38,19 +38,17 @@ __all__ = [
     "lme_gate_rows",
     "locomo_gate_rows",
     "pair_arrays",
-    "retrieval_line",
+    "turn_pair",
 ]
 
 RELATIONS = tuple(Relation)
 KINDS = tuple(Kind)
 
 
-def retrieval_line(role: str, text: str, prev: tuple[str, str] | None) -> str:
-    """The text PSM embeds for a turn (``psm_core.index.retrieval_text`` without building a record)."""
+def turn_pair(role: str, text: str, prev: tuple[str, str] | None) -> tuple[str, str | None]:
+    """(head, context) of a turn as PSM embeds it (see ``psm_core.index.contextual_vectors``)."""
     head = speaker_line(role, text)
-    if prev is None:
-        return head
-    return f"{head} (after {speaker_line(prev[0], prev[1])[:CONTEXT_CHARS]})"
+    return head, (speaker_line(prev[0], prev[1])[:CONTEXT_CHARS] if prev is not None else None)
 
 
 @dataclass
@@ -78,8 +76,8 @@ class GateArrays:
 
 
 def gate_arrays(rows: Sequence[GateRow], vectors: VectorCache) -> GateArrays:
-    lines = [retrieval_line(r.role, r.text, r.prev) for r in rows]
-    v = vectors.embed(lines, desc="embedding gate turns")
+    pairs = [turn_pair(r.role, r.text, r.prev) for r in rows]
+    v = contextual_vectors(lambda texts: vectors.embed(texts, desc="embedding gate turns"), pairs)
     x = gate_inputs([r.text for r in rows], v, [r.role for r in rows], [r.prev[1] if r.prev else None for r in rows])
     return GateArrays(
         x=x,
