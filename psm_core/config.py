@@ -31,7 +31,7 @@ class PSMSettings(BaseSettings):
     | max_text_bytes | PSM_MAX_TEXT_BYTES | 65536 | largest text accepted by observe/remember (UTF-8 bytes) |
     | working_window | PSM_WORKING_WINDOW | 20 | turns kept in working memory per session |
     | sensory_window | PSM_SENSORY_WINDOW | 64 | raw events kept in the sensory buffer |
-    | exact_search_max | PSM_EXACT_SEARCH_MAX | 200000 | up to this many records per user, recall searches vectors exactly in process; beyond, through Chroma's HNSW index |
+    | exact_search_max | PSM_EXACT_SEARCH_MAX | 50000 | up to this many records per user, recall searches vectors exactly in process; beyond, through Chroma's HNSW index |
     """
 
     model_config = SettingsConfigDict(env_prefix="PSM_", frozen=True, extra="forbid")
@@ -47,7 +47,7 @@ class PSMSettings(BaseSettings):
     max_text_bytes: int = Field(default=65536, ge=16)
     working_window: int = Field(default=20, ge=1)
     sensory_window: int = Field(default=64, ge=1)
-    exact_search_max: int = Field(default=200_000, ge=0)
+    exact_search_max: int = Field(default=50_000, ge=0)
 
     @field_validator("home", "model_cache")
     @classmethod

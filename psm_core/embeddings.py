@@ -152,6 +152,9 @@ class OnnxEmbedder(_BaseEmbedder):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = _threads()
         opts.inter_op_num_threads = 1
+        # no busy-waiting after a run: spinning threads would take the cores from the recall work that
+        # follows an embedding (a 100k-vector search took 5.7 ms instead of 1.7 ms right after one)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.enable_truncation(max_length)

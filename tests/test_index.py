@@ -64,7 +64,7 @@ def test_exact_search_and_chroma_hnsw_find_the_same_memories(tmp_path: Path) -> 
         "My doctor told me to cut down on coffee.",
     ]
     results = {}
-    for name, exact in (("exact", 200_000), ("hnsw", 0)):
+    for name, exact in (("exact", 50_000), ("hnsw", 0)):
         with PSM(PSMSettings(home=tmp_path / name, exact_search_max=exact)) as psm:
             mem = psm.for_user("alice")
             mem.observe_many(
