@@ -120,8 +120,8 @@ class MemorySkill(ABC):
     def gate(self, event: Event, context: Sequence[Event] = (), vector: NDArray[np.float32] | None = None) -> GateDecision:
         """Decide whether ``event`` is worth remembering, given recent ``context`` turns.
 
-        ``vector`` is the embedding of the event's retrieval text: the turn prefixed by a named
-        speaker, followed by the preceding turn of its session (see ``psm_core.index.retrieval_text``).
+        ``vector`` is the event's retrieval vector: the embedding of the turn (prefixed by a named
+        speaker) combined with that of the preceding turn of its session (``psm_core.index.contextual_vectors``).
         """
 
     def gate_batch(

@@ -1,7 +1,7 @@
 """Training arrays for the PSM-mini heads, from the curriculum and (optionally) weak labels.
 
 ```
-GateRow / gate_arrays       observed turns → [embedding of the retrieval text | cues], keep/kind/emotion/confidence
+GateRow / gate_arrays       observed turns → [contextual vector of the turn | cues], keep/kind/emotion/confidence
 pair_arrays                 (new, existing) → [v_new | v_new*v_old | |v_new-v_old| | cues], relation
 correction_arrays           (turn, answer)  → [v_turn | v_turn*v_answer | cues], label
 dialogue_gate_rows          the observed turns of curriculum dialogues as GateRows
