@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
-from psm_core.ordering import SPREAD_DEPTH, newer_first, updated_by
+from psm_core.ordering import LIST_DEPTH, newer_first, updated_by
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
@@ -305,12 +305,10 @@ class UserMemory:
             if excluded:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
-            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, SPREAD_DEPTH))
-            order = listed[:k]
-            ids = [cands[i].record.id for i in order]
-            links = {r: updated_by(cands[i].record) for r, i in zip(ids, order)}
-            spread = float(scores[listed[0]] - scores[listed[-1]]) if listed else 0.0
-            order = [order[n] for n in newer_first(ids, links, [float(scores[i]) for i in order], spread=spread)]
+            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH))
+            ids = [cands[i].record.id for i in listed]
+            links = {r: updated_by(cands[i].record) for r, i in zip(ids, listed)}
+            order = [listed[n] for n in newer_first(ids, links)][:k]
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,

@@ -1,4 +1,4 @@
-"""Input validation and sanitizing for texts and user ids, and the token estimate.
+"""Input validation and sanitizing for texts and user ids, the token estimate and sentence splitting.
 
 Sanitizing is deterministic and what it returns is exactly what is stored and returned later:
 NUL and other C0 control characters (except tab, newline, carriage return) are removed, the
@@ -14,7 +14,7 @@ import re
 
 from psm_core.errors import EmptyTextError, InvalidInputError, InvalidUserIdError, TextTooLongError
 
-__all__ = ["clean_text", "count_tokens", "validate_user_id"]
+__all__ = ["clean_text", "count_tokens", "sentences", "validate_user_id"]
 
 _STRIP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2060\ufeff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -51,3 +51,20 @@ def validate_user_id(user_id: object) -> str:
 def count_tokens(text: str) -> int:
     """Estimated LLM tokens of ``text``: one per 4 characters, the usual rule for English."""
     return max(1, math.ceil(len(text) / 4))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+
+
+def sentences(text: str, *, min_words: int = 4, max_chars: int = 300) -> list[str]:
+    """The sentences of ``text`` with at least ``min_words`` words, each cut to ``max_chars``.
+
+    Splits after ``.``, ``!``, ``?`` (and their CJK forms) followed by white space, and at line
+    breaks. Short fragments ("Thanks!", "Sounds good.") are left out; a text with no sentence that
+    long gives an empty list."""
+    out: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        part = part.strip()
+        if len(part.split()) >= min_words:
+            out.append(part[:max_chars])
+    return out

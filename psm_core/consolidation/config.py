@@ -28,9 +28,9 @@ class ConsolidationConfig(BaseModel):
     | supersede_min_similarity | 0.65 | statement cosine two statements need to supersede or contradict each other (about the same thing) |
     | conflict_candidates | 5 | existing facts compared with each new pattern (nearest by cosine) |
     | conflict_min_similarity | 0.5 | facts less similar than this are never compared |
-    | link_candidates | 10 | earlier episodes (same speaker, other sessions, nearest) each new episode is checked against for an update link (0: no links) |
-    | link_min_similarity | 0.3 | statement cosine an earlier episode needs to be checked |
-    | link_threshold | 0.5 | update/contradiction probability at which a later episode is linked as updating an earlier one (recall then puts it first) |
+    | link_candidates | 10 | earlier episodes (same speaker, other sessions, nearest) each new episode may be linked to as restating or updating them (0: no links) |
+    | link_min_similarity | 0.6 | cosine two first-person sentences of the two episodes need (about the same thing) |
+    | link_threshold | 0.5 | probability at which the skill's "unrelated" verdict on those sentences vetoes the link (recall puts a linked later episode first) |
     | context_episodes | 1000 | already-seen episodic records (newest first) re-read as context for new ones |
     | pattern_vectors | text | vectors the skill compares: ``text`` (embeddings of the statements, cached) or ``stored`` (retrieval vectors, with speaker and preceding turn) |
     | max_batch | 2000 | episodes given to ``extract_patterns`` at once (time-ordered chunks) |
@@ -63,7 +63,7 @@ class ConsolidationConfig(BaseModel):
     conflict_candidates: int = Field(default=5, ge=1)
     conflict_min_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
     link_candidates: int = Field(default=10, ge=0)
-    link_min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    link_min_similarity: float = Field(default=0.6, ge=-1.0, le=1.0)
     link_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     context_episodes: int = Field(default=1000, ge=0)
     pattern_vectors: Literal["text", "stored"] = "text"

@@ -1,60 +1,111 @@
-"""Update links: which later episodes update (or contradict) an earlier one.
+"""Update links: which later episodes restate, update or contradict what an earlier one said.
 
-A pass compares each new episode with the earlier episodes of the same speaker in other sessions
-that are nearest to it (statement cosine at least ``link_min_similarity``, at most
-``link_candidates`` of them) and asks the skill's interference whether it updates or contradicts
-them. Where it does (probability at least ``link_threshold``), the earlier episode records the
-later one in its ledger (``updated_by``). Nothing is superseded or hidden: a conversation turn
-stays a true record of what was said, and one turn can hold several things. Recall uses the
-links only to order: when both are surfaced, the later statement comes first
-(:func:`psm_core.ordering.newer_first`), so the current value leads the prompt and the old one follows it.
+A conversation turn often says several things ("Thanks! By the way, I've added 25 postcards to my
+collection. Can you suggest albums?"), so episodes are compared sentence by sentence. A pass takes
+the sentences of each episode in which the speaker talks about themselves (first person, at least
+four words) and, for each new episode, finds the earlier episodes of the same speaker in other
+sessions holding a sentence about the same thing (sentence cosine at least ``link_min_similarity``;
+the ``link_candidates`` nearest). The skill's interference then reads the closest pair of sentences:
+unless it calls them unrelated (probability at least ``link_threshold``), the earlier episode records
+the later one in its ledger (``updated_by``).
+
+Nothing is superseded or hidden: a turn stays a true record of what was said, and one turn can hold
+several things. Recall uses the links only to order: when both are surfaced, the later statement
+comes first (:func:`psm_core.ordering.newer_first`), so the current value leads the prompt and the
+old one, with its date, follows it.
+
+Measured on LongMemEval_S development data (209 questions, ``docs/consolidation.md``): the current value
+of a knowledge update outranks the old one in 31 of 34 questions (15 with whole-turn links), and
+session recall_all@5 rose from 0.900 to 0.919.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.skill.base import MemorySkill, Relation
+from psm_core.text import sentences
 from psm_core.types import MemoryRecord
 
-__all__ = ["find_update_links"]
+__all__ = ["find_update_links", "statements_about_speaker"]
+
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|ive|my|me|mine|myself|we|we're|we've|our|ours|us)\b", re.I)
+_BLOCK = 256  # new episodes compared at once (bounds the similarity matrix)
+
+
+def statements_about_speaker(text: str) -> list[str]:
+    """Sentences of ``text`` (at least four words) in which the speaker talks about themselves."""
+    return [s for s in sentences(text) if _FIRST_PERSON.search(s)]
 
 
 def find_update_links(
     skill: MemorySkill,
     cfg: ConsolidationConfig,
     episodes: Sequence[MemoryRecord],
-    vectors: NDArray[np.float32],
     new_ids: set[str],
+    embed_sentences: Callable[[list[str]], NDArray[np.float32]],
 ) -> dict[str, list[str]]:
-    """``{earlier id: sorted later ids}`` for the new episodes among ``episodes`` (time-ordered,
-    row-aligned with the L2-normalized statement ``vectors``). Deterministic for a snapshot: rerunning
-    finds the same links."""
+    """``{earlier id: sorted later ids}`` for the new episodes among ``episodes`` (time-ordered).
+
+    ``embed_sentences`` gives L2-normalized sentence vectors (rows aligned with its input).
+    Deterministic for a snapshot: rerunning finds the same links."""
     if cfg.link_candidates == 0 or not new_ids or len(episodes) < 2:
         return {}
-    roles = np.array([e.role for e in episodes], dtype=object)
-    sessions = np.array([e.session_id for e in episodes], dtype=object)
-    pairs: list[tuple[int, int, float]] = []  # (later, earlier, cosine)
-    for j, e in enumerate(episodes):
-        if e.id not in new_ids or j == 0:
+    texts: list[str] = []
+    owner: list[int] = []
+    for k, e in enumerate(episodes):
+        for s in statements_about_speaker(e.text):
+            texts.append(s)
+            owner.append(k)
+    if not texts:
+        return {}
+    vecs = embed_sentences(texts)
+    own = np.asarray(owner)
+    roles = np.array([episodes[k].role for k in owner], dtype=object)
+    sessions = np.array([episodes[k].session_id for k in owner], dtype=object)
+    new_rows = [k for k, e in enumerate(episodes) if e.id in new_ids and k > 0]
+    pairs: list[tuple[int, int, int, int, float]] = []  # (later ep, earlier ep, later sentence, earlier sentence, cosine)
+    for start in range(0, len(new_rows), _BLOCK):
+        block = new_rows[start : start + _BLOCK]
+        mine = np.flatnonzero(np.isin(own, block))
+        if not mine.size:
             continue
-        sims = vectors[:j] @ vectors[j]
-        # same speaker, another session (two turns without a session are never linked), close enough
-        ok = (roles[:j] == e.role) & (sessions[:j] != e.session_id) & (sims >= cfg.link_min_similarity)
-        rows = np.flatnonzero(ok)
-        best = rows[np.argsort(-sims[rows], kind="stable")[: cfg.link_candidates]]
-        pairs.extend((j, int(i), float(sims[i])) for i in best)
+        sims = vecs[mine] @ vecs.T  # (sentences of the block, all sentences)
+        for j in block:
+            rows = mine[own[mine] == j]
+            if not rows.size:
+                continue
+            e = episodes[j]
+            ok = (own < j) & (roles == e.role) & (sessions != e.session_id)
+            if e.session_id is None:
+                ok &= False  # two turns without a session are never linked
+            cols = np.flatnonzero(ok)
+            if not cols.size:
+                continue
+            sub = sims[np.searchsorted(mine, rows)][:, cols]  # (j's sentences, candidate sentences)
+            best_row = sub.argmax(0)
+            best = sub[best_row, np.arange(cols.size)]
+            keep = best >= cfg.link_min_similarity
+            per_episode: dict[int, tuple[float, int, int]] = {}
+            for c, r, s in zip(cols[keep], best_row[keep], best[keep]):
+                i = int(own[c])
+                if i not in per_episode or s > per_episode[i][0]:
+                    per_episode[i] = (float(s), int(rows[r]), int(c))
+            nearest = sorted(per_episode.items(), key=lambda kv: (-kv[1][0], kv[0]))[: cfg.link_candidates]
+            pairs.extend((j, i, sj, si, s) for i, (s, sj, si) in nearest)
     if not pairs:
         return {}
     links: dict[str, set[str]] = {}
     for start in range(0, len(pairs), max(1, cfg.max_batch)):
         chunk = pairs[start : start + max(1, cfg.max_batch)]
-        rels = skill.interfere_batch([(episodes[j].text, episodes[i].text) for j, i, _ in chunk], [s for *_, s in chunk])
-        for (j, i, _), rel in zip(chunk, rels):
-            if rel.relation in (Relation.UPDATE, Relation.CONTRADICTION) and rel.probability >= cfg.link_threshold:
-                links.setdefault(episodes[i].id, set()).add(episodes[j].id)
+        rels = skill.interfere_batch([(texts[sj], texts[si]) for _, _, sj, si, _ in chunk], [s for *_, s in chunk])
+        for (j, i, *_), rel in zip(chunk, rels):
+            if rel.relation is Relation.UNRELATED and rel.probability >= cfg.link_threshold:
+                continue
+            links.setdefault(episodes[i].id, set()).add(episodes[j].id)
     return {k: sorted(v) for k, v in sorted(links.items())}

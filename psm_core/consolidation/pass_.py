@@ -186,7 +186,7 @@ class ConsolidationPass:
             episodes=episodes, vectors=vectors if vectors is not None else np.zeros((0, dim), np.float32),
             new_ids=sorted(r.id for r in new), facts=facts,
             fact_vectors=fvecs if fvecs is not None else np.zeros((0, dim), np.float32), known_ids=known,
-            embed=self.vectors.embed,
+            embed=self.vectors.embed, embed_sentences=self.vectors.sentences,
         )  # fmt: skip
         self.db.execute(
             "INSERT OR REPLACE INTO journal (user_key, pass_id, plan, created_at) VALUES (?, ?, ?, ?)",

@@ -224,18 +224,20 @@ def plan_pass(
     fact_vectors: NDArray[np.float32],
     known_ids: set[str],
     embed: Callable[[list[str]], NDArray[np.float32]],
+    embed_sentences: Callable[[list[str]], NDArray[np.float32]] | None = None,
 ) -> PassPlan:
     """Decide a pass from a snapshot: ``episodes`` (time-ordered, row-aligned with ``vectors``),
     the user's active/flagged semantic ``facts`` and every stored id (``known_ids``).
 
     Vectors are embeddings of the statements (``embed`` of plain texts), not the stored retrieval
-    vectors, which also carry speaker and preceding turn and make a conversation's turns alike."""
+    vectors, which also carry speaker and preceding turn and make a conversation's turns alike.
+    ``embed_sentences`` (default ``embed``) embeds the sentences update links compare."""
     plan = PassPlan(pass_id=pass_id, created_at=created_at, now=now, skill=skill.name, episodes=len(episodes),
                     new_ids=list(new_ids))  # fmt: skip
     if not episodes or not new_ids:
         return plan
     by_id = {e.id: i for i, e in enumerate(episodes)}
-    plan.updated_by = find_update_links(skill, cfg, episodes, vectors, set(new_ids))
+    plan.updated_by = find_update_links(skill, cfg, episodes, set(new_ids), embed_sentences or embed)
     found = _patterns(skill, episodes, vectors, cfg.max_batch)
     plan.patterns = len(found)
     kept, anchors = _statements([p for p in found if p.confidence >= cfg.min_confidence], by_id, episodes, vectors, embed)

@@ -1,7 +1,8 @@
-"""Statement embeddings for a pass: the plain text of each record, embedded once and cached.
+"""Statement embeddings for a pass: the plain text of each record, and its sentences, embedded once and cached.
 
 The store keeps retrieval vectors (speaker, text and preceding turn), which make the turns of one
-conversation alike; pattern extraction and interference compare what records *say*.
+conversation alike; pattern extraction and interference compare what records *say*, and update
+links compare their sentences (one turn can say several things).
 """
 
 from __future__ import annotations
@@ -25,7 +26,27 @@ class TextVectors:
         self.embed = embed
         self.size = size
         self._cache: OrderedDict[tuple[str, int], NDArray[np.float32]] = OrderedDict()
+        self._sentences: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def sentences(self, texts: list[str]) -> NDArray[np.float32]:
+        """Embeddings of sentences (rows aligned with ``texts``), cached by text (at most ``4 * size``)."""
+        with self._lock:
+            have = {t: self._sentences[t] for t in set(texts) if t in self._sentences}
+        missing = [t for t in dict.fromkeys(texts) if t not in have]
+        if missing:
+            have.update(zip(missing, self.embed(missing)))
+        with self._lock:
+            for t in missing:
+                self._sentences[t] = have[t]
+            for t in have:
+                if t in self._sentences:
+                    self._sentences.move_to_end(t)
+            while len(self._sentences) > 4 * self.size:
+                self._sentences.popitem(last=False)
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        return np.stack([have[t] for t in texts]).astype(np.float32)
 
     def of(self, records: list[MemoryRecord]) -> NDArray[np.float32] | None:
         if not records:
