@@ -74,19 +74,25 @@ def gather_candidates(
     ``exact_max`` records, from the store's ANN index (Chroma HNSW) beyond.
     """
     tiers = [t for t in PERSISTENT_TIERS if t in wanted and idx.count(t)]
+    recs = idx.records
+    # superseded records are left out before ranking, so they take no one's place: fetch that many more
+    fetch = n + (0 if include_superseded else min(idx.superseded, 4 * n))
     if len(idx) <= exact_max:
-        hits = idx.nearest(qv, tiers, n)
+        hits = idx.nearest(qv, tiers, fetch)
     else:
         hits = []
         for tier in tiers:
-            hits.extend(store.query(key, tier, qv, min(n, idx.count(tier))))
+            hits.extend(store.query(key, tier, qv, min(fetch, idx.count(tier))))
         hits.sort(key=lambda h: -h[1])
-    dense_rank = {rid: r for r, (rid, _) in enumerate(hits) if rid in idx.records}
-    lex_hits = idx.bm25.search(query, n)
+
+    def ok(rid: str) -> bool:
+        return rid in recs and _eligible(recs[rid], wanted, include_superseded)
+
+    dense_rank = {rid: r for r, rid in enumerate([rid for rid, _ in hits if ok(rid)][:n])}
+    lex_hits = [(rid, s) for rid, s in idx.bm25.search(query, fetch) if ok(rid)][:n]
     top_lex = lex_hits[0][1] if lex_hits else 1.0
     lex = {rid: (s / top_lex, r) for r, (rid, s) in enumerate(lex_hits)}
-    recs = idx.records
-    base = [i for i in dict.fromkeys([*dense_rank, *lex]) if i in recs and _eligible(recs[i], wanted, include_superseded)]
+    base = list(dict.fromkeys([*dense_rank, *lex]))
     if not base:
         return []
     sims = dict(zip(base, idx.similarities(base, qv).tolist()))

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.lexical import BM25Index
-from psm_core.types import MemoryRecord, Tier
+from psm_core.types import MemoryRecord, Status, Tier
 
 __all__ = ["CONTEXT_CHARS", "UserIndex", "contextual_vectors", "record_vectors", "retrieval_text", "speaker_line"]
 
@@ -88,6 +88,7 @@ class UserIndex:
         self._used = 0
         self.bm25 = BM25Index()
         self.counts: dict[Tier, int] = {}
+        self.superseded = 0  # records with status superseded (recall leaves them out by default)
         self._sessions: dict[str, list[tuple[float, str]]] = {}
         self.latest: datetime | None = None
         self.loaded = False
@@ -100,7 +101,9 @@ class UserIndex:
         old = self.records.get(record.id)
         if old is not None:
             self.counts[old.tier] -= 1
+            self.superseded -= old.status is Status.SUPERSEDED
             self._unlink(old)
+        self.superseded += record.status is Status.SUPERSEDED
         if record.session_id is not None:
             bisect.insort(self._sessions.setdefault(record.session_id, []), (record.observed_at.timestamp(), record.id))
         self.records[record.id] = record
@@ -141,6 +144,7 @@ class UserIndex:
         if record is None:
             return None
         self.counts[record.tier] -= 1
+        self.superseded -= record.status is Status.SUPERSEDED
         self._unlink(record)
         slot = self._slot.pop(record_id)
         self._vectors[slot] = 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from psm_core import Status
+from psm_core import Status, Tier
 from psm_core.consolidation import ConsolidationConfig
 from psm_core.consolidation.links import statements_about_speaker
 from psm_core.ordering import newer_first, updated_by
@@ -59,6 +59,24 @@ def test_a_pass_links_the_update_and_recall_puts_it_first(psm):
     before = mem.get(old.id).version
     psm.consolidate("alice")  # a rerun finds the same links and writes nothing
     assert mem.get(old.id).version == before and updated_by(mem.get(old.id)) == {new.id}
+
+
+def test_the_updated_sentence_is_kept_as_superseded_history_with_its_interval(psm):
+    mem = psm.for_user("carol")
+    old, new = _commute(mem)
+    psm.consolidate("carol")
+    (hist,) = [r for r in mem.records() if r.tier is Tier.SEMANTIC]
+    assert hist.text == old.text and hist.provenance == [old.id] and hist.status is Status.SUPERSEDED
+    assert (hist.valid_from, hist.valid_to) == (old.observed_at, new.observed_at)
+    assert hist.metadata["_psm"]["superseded_by"] == new.id
+    got = mem.get(old.id)  # the turn itself stays an active episode
+    assert got.tier is Tier.EPISODIC and got.status is Status.ACTIVE
+    q = "How long is my commute to work?"
+    assert hist.id not in mem.recall(q, k=10, touch=False).ids
+    past = mem.recall(q, k=10, touch=False, include_superseded=True)
+    assert hist.id in past.ids and f"(no longer true since {new.observed_at:%Y-%m-%d})" in past.format_context()
+    psm.consolidate("carol")  # a rerun writes no second copy
+    assert [r.id for r in mem.records() if r.tier is Tier.SEMANTIC] == [hist.id]
 
 
 def test_links_can_be_switched_off(psm):

@@ -112,3 +112,30 @@ def test_a_live_turn_embeds_only_its_own_text(psm: PSM, monkeypatch: pytest.Monk
     assert embedded == ["Bob: Yes, I booked the 7pm slot."]  # the context was embedded as the turn before
     hits = mem.recall("which slot did Bob book at the climbing gym?", k=1, touch=False)
     assert hits.memories[0].id == rec.id
+
+
+def test_superseded_records_are_counted_and_take_no_place_in_recall(tmp_path: Path) -> None:
+    from psm_core import Status
+
+    rng = np.random.default_rng(1)
+    recs, vecs = _records(30, rng)
+    idx = UserIndex(16)
+    idx.put_many(zip(recs, vecs))
+    assert idx.superseded == 0
+    idx.put(recs[0].model_copy(update={"status": Status.SUPERSEDED, "valid_to": recs[0].observed_at}), None)
+    idx.put(recs[1].model_copy(update={"status": Status.SUPERSEDED, "valid_to": recs[1].observed_at}), None)
+    assert idx.superseded == 2
+    idx.remove(recs[1].id)
+    idx.put(recs[0], None)  # back to active
+    assert idx.superseded == 0
+
+    with PSM(PSMSettings(home=tmp_path)) as psm:
+        mem = psm.for_user("u")
+        texts = [f"My favourite colour used to be shade number {i}." for i in range(12)]
+        made = [mem.remember(t, tier=Tier.SEMANTIC) for t in texts]
+        before = mem.recall("favourite colour", k=5, touch=False).ids
+        for r in made[:6]:
+            mem.update(r.id, status=Status.SUPERSEDED, valid_to=r.observed_at)
+        after = mem.recall("favourite colour", k=5, touch=False).ids
+        assert len(after) == 5 and not set(after) & {r.id for r in made[:6]}
+        assert set(after) <= {r.id for r in made[6:]} and len(before) == 5

@@ -9,10 +9,13 @@ the ``link_candidates`` nearest). The skill's interference then reads the closes
 unless it calls them unrelated (probability at least ``link_threshold``), the earlier episode records
 the later one in its ledger (``updated_by``).
 
-Nothing is superseded or hidden: a turn stays a true record of what was said, and one turn can hold
-several things. Recall uses the links only to order: when both are surfaced, the later statement
-comes first (:func:`psm_core.ordering.newer_first`), so the current value leads the prompt and the
-old one, with its date, follows it.
+No turn is superseded or hidden: a turn stays a true record of what was said, and one turn can hold
+several things. Recall uses the links to order: when both are surfaced, the later statement comes
+first (:func:`psm_core.ordering.newer_first`), so the current value leads the prompt and the old one,
+with its date, follows it. Where the skill reads the later sentence as an update or a contradiction
+of the earlier one (probability at least ``update_threshold`` / ``contradiction_threshold``), the
+pass also keeps the earlier *sentence* as a superseded semantic fact with its validity interval
+(:mod:`psm_core.consolidation.plan`): history, left out of recall unless ``include_superseded``.
 
 Measured on LongMemEval_S development data (209 questions, ``docs/consolidation.md``): the current value
 of a knowledge update outranks the old one in 31 of 34 questions (15 with whole-turn links), and
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,10 +36,24 @@ from psm_core.skill.base import MemorySkill, Relation
 from psm_core.text import sentences
 from psm_core.types import MemoryRecord
 
-__all__ = ["find_update_links", "statements_about_speaker"]
+__all__ = ["Link", "find_update_links", "ledger_links", "statements_about_speaker"]
 
 _FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|ive|my|me|mine|myself|we|we're|we've|our|ours|us)\b", re.I)
 _BLOCK = 256  # new episodes compared at once (bounds the similarity matrix)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A later episode that says something about what an earlier one said, and the skill's reading
+    of their closest sentences."""
+
+    earlier: int  # row in the pass's episodes
+    later: int
+    earlier_sentence: str
+    later_sentence: str
+    similarity: float
+    relation: Relation
+    probability: float
 
 
 def statements_about_speaker(text: str) -> list[str]:
@@ -49,13 +67,13 @@ def find_update_links(
     episodes: Sequence[MemoryRecord],
     new_ids: set[str],
     embed_sentences: Callable[[list[str]], NDArray[np.float32]],
-) -> dict[str, list[str]]:
-    """``{earlier id: sorted later ids}`` for the new episodes among ``episodes`` (time-ordered).
+) -> list[Link]:
+    """The links of the new episodes among ``episodes`` (time-ordered) to earlier ones, in a stable order.
 
     ``embed_sentences`` gives L2-normalized sentence vectors (rows aligned with its input).
     Deterministic for a snapshot: rerunning finds the same links."""
     if cfg.link_candidates == 0 or not new_ids or len(episodes) < 2:
-        return {}
+        return []
     texts: list[str] = []
     owner: list[int] = []
     for k, e in enumerate(episodes):
@@ -63,7 +81,7 @@ def find_update_links(
             texts.append(s)
             owner.append(k)
     if not texts:
-        return {}
+        return []
     vecs = embed_sentences(texts)
     own = np.asarray(owner)
     roles = np.array([episodes[k].role for k in owner], dtype=object)
@@ -98,14 +116,20 @@ def find_update_links(
                     per_episode[i] = (float(s), int(rows[r]), int(c))
             nearest = sorted(per_episode.items(), key=lambda kv: (-kv[1][0], kv[0]))[: cfg.link_candidates]
             pairs.extend((j, i, sj, si, s) for i, (s, sj, si) in nearest)
-    if not pairs:
-        return {}
-    links: dict[str, set[str]] = {}
+    links: list[Link] = []
     for start in range(0, len(pairs), max(1, cfg.max_batch)):
         chunk = pairs[start : start + max(1, cfg.max_batch)]
         rels = skill.interfere_batch([(texts[sj], texts[si]) for _, _, sj, si, _ in chunk], [s for *_, s in chunk])
-        for (j, i, *_), rel in zip(chunk, rels):
+        for (j, i, sj, si, sim), rel in zip(chunk, rels):
             if rel.relation is Relation.UNRELATED and rel.probability >= cfg.link_threshold:
                 continue
-            links.setdefault(episodes[i].id, set()).add(episodes[j].id)
-    return {k: sorted(v) for k, v in sorted(links.items())}
+            links.append(Link(i, j, texts[si], texts[sj], sim, rel.relation, float(rel.probability)))
+    return sorted(links, key=lambda lk: (lk.earlier, lk.later))
+
+
+def ledger_links(episodes: Sequence[MemoryRecord], links: Sequence[Link]) -> dict[str, list[str]]:
+    """``{earlier id: sorted later ids}``: what the pass writes in the earlier episodes' ledgers."""
+    out: dict[str, set[str]] = {}
+    for lk in links:
+        out.setdefault(episodes[lk.earlier].id, set()).add(episodes[lk.later].id)
+    return {k: sorted(v) for k, v in sorted(out.items())}

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
-from psm_core.consolidation.plan import PassPlan, plan_pass
+from psm_core.consolidation.plan import FactSpec, PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
@@ -219,7 +219,7 @@ class ConsolidationPass:
                     emotional_weight=f.emotional_weight,
                     strength=max(0.05, f.importance),
                     provenance=f.provenance,
-                    metadata={LEDGER: {"source": f.source_id, "pass": plan.pass_id}},
+                    metadata={LEDGER: _fact_ledger(f, plan.pass_id)},
                 )  # fmt: skip
                 for f in specs
             ]
@@ -323,7 +323,7 @@ class ConsolidationPass:
         live: set[str] = set()
         ended: dict[str, datetime] = {}
         for r in recs:
-            if r.tier is Tier.SEMANTIC:
+            if r.tier is Tier.SEMANTIC and not ledger(r).get(SUPERSEDED_BY):  # history covers nothing
                 if r.status is Status.SUPERSEDED:
                     for p in r.provenance:
                         end = r.valid_to or now
@@ -381,3 +381,14 @@ class ConsolidationPass:
                 "last_user_time=excluded.last_user_time, summary=excluded.summary",
                 (self.mem.key, time.time(), plan.now.isoformat(), json.dumps(rep.changes())),
             )
+
+
+SUPERSEDED_BY = "superseded_by"
+"""Ledger key of a history fact: the later episode that updated the sentence it keeps."""
+
+
+def _fact_ledger(f: FactSpec, pass_id: str) -> dict[str, Any]:
+    led: dict[str, Any] = {"source": f.source_id, "pass": pass_id}
+    if f.superseded_by:
+        led[SUPERSEDED_BY] = f.superseded_by
+    return led

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.guards import may_conflict, plain_statement, validate_patterns
-from psm_core.consolidation.links import find_update_links
+from psm_core.consolidation.links import Link, find_update_links, ledger_links
 from psm_core.errors import SkillError
 from psm_core.skill.base import Interference, MemorySkill, Pattern, Relation
 from psm_core.types import Kind, MemoryRecord, Status
@@ -32,6 +32,7 @@ __all__ = [
     "PassPlan",
     "conflict_id",
     "fact_id",
+    "history_id",
     "plan_pass",
 ]
 
@@ -42,6 +43,12 @@ def fact_id(user_key: str, provenance: Sequence[str]) -> str:
     """The deterministic id of the semantic fact distilled from the episodes ``provenance``."""
     digest = hashlib.sha256(f"{user_key}|{','.join(sorted(set(provenance)))}".encode()).hexdigest()
     return "f" + digest[:31]
+
+
+def history_id(user_key: str, episode_id: str, sentence: str) -> str:
+    """The deterministic id of the superseded fact that keeps one sentence of an episode as history."""
+    digest = hashlib.sha256(f"{user_key}|history|{episode_id}|{sentence}".encode()).hexdigest()
+    return "h" + digest[:31]
 
 
 def conflict_id(new_id: str, old_id: str) -> str:
@@ -66,6 +73,7 @@ class FactSpec(BaseModel):
     valid_from: datetime
     status: Status = Status.ACTIVE
     valid_to: datetime | None = None
+    superseded_by: str | None = None  # history: an earlier sentence a later episode (this id) updated
 
 
 class MergeSpec(BaseModel):
@@ -237,7 +245,9 @@ def plan_pass(
     if not episodes or not new_ids:
         return plan
     by_id = {e.id: i for i, e in enumerate(episodes)}
-    plan.updated_by = find_update_links(skill, cfg, episodes, set(new_ids), embed_sentences or embed)
+    links = find_update_links(skill, cfg, episodes, set(new_ids), embed_sentences or embed)
+    plan.updated_by = ledger_links(episodes, links)
+    history = _history(user_key, cfg, episodes, links, known_ids)
     found = _patterns(skill, episodes, vectors, cfg.max_batch)
     plan.patterns = len(found)
     kept, anchors = _statements([p for p in found if p.confidence >= cfg.min_confidence], by_id, episodes, vectors, embed)
@@ -260,7 +270,44 @@ def plan_pass(
         cands, cvecs = [allspecs[k] for k in order], allvecs[order]
     if cands or merges:
         _interfere(plan, skill, cfg, cands, cvecs, facts, fact_vectors, merges)
+    planned = {f.id for f in plan.facts}
+    covered = {i for f in plan.facts for i in f.provenance} | {i for f in facts for i in f.provenance}
+    plan.facts.extend(h for h in history if h.id not in planned and h.provenance[0] not in covered)
     return plan
+
+
+def _history(
+    user_key: str, cfg: ConsolidationConfig, episodes: Sequence[MemoryRecord], links: Sequence[Link], known_ids: set[str]
+) -> list[FactSpec]:
+    """Superseded facts keeping, as history with its validity interval, each earlier sentence that a
+    later episode's sentence updates or contradicts (the skill's reading of the pair, at least
+    ``update_threshold`` / ``contradiction_threshold``). The earliest such later episode ends it. The
+    episodes themselves stay as they are; these facts are left out of recall unless it asks for
+    superseded memories, and they cover nothing (pruning ignores them). An episode a distilled fact
+    already covers gets none: that fact carries its history."""
+    ends: dict[str, tuple[Link, MemoryRecord, MemoryRecord]] = {}
+    for lk in links:
+        threshold = {Relation.UPDATE: cfg.update_threshold, Relation.CONTRADICTION: cfg.contradiction_threshold}.get(lk.relation)
+        if threshold is None or lk.probability < threshold:
+            continue
+        old, new = episodes[lk.earlier], episodes[lk.later]
+        hid = history_id(user_key, old.id, lk.earlier_sentence)
+        if hid in known_ids:
+            continue
+        if hid not in ends or (new.observed_at, new.id) < (ends[hid][2].observed_at, ends[hid][2].id):
+            ends[hid] = (lk, old, new)
+    out: list[FactSpec] = []
+    for hid, (lk, old, new) in sorted(ends.items()):
+        start = old.valid_from or old.observed_at
+        out.append(
+            FactSpec(
+                id=hid, text=lk.earlier_sentence, role=old.role, kind=old.kind, confidence=lk.probability,
+                importance=old.importance, emotional_weight=old.emotional_weight, provenance=[old.id], source_id=old.id,
+                observed_at=old.observed_at, valid_from=start, status=Status.SUPERSEDED,
+                valid_to=max(start, new.observed_at), superseded_by=new.id,
+            )  # fmt: skip
+        )
+    return out
 
 
 def _lone_episodes(
