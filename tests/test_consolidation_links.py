@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from psm_core import Status, Tier
 from psm_core.consolidation import ConsolidationConfig
-from psm_core.consolidation.links import statements_about_speaker
+from psm_core.consolidation.links import changed_value, statements_about_speaker
 from psm_core.ordering import newer_first, updated_by
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
@@ -27,6 +27,14 @@ def test_statements_about_the_speaker_are_the_first_person_sentences():
     text = "Thanks! By the way, I've added 25 postcards to my collection. Can you suggest albums for them?\nThe weather is nice."
     assert statements_about_speaker(text) == ["By the way, I've added 25 postcards to my collection."]
     assert statements_about_speaker("ok") == [] and statements_about_speaker("") == []
+
+
+def test_a_changed_value_needs_a_quantity_on_both_sides_that_differs():
+    assert changed_value("I've added 25 postcards since I started.", "I've added 17 new ones since I started.")
+    assert changed_value("I go three times a week now.", "I've been going twice a week.")
+    assert not changed_value("I still have 17 postcards.", "I have 17 postcards.")
+    assert not changed_value("I played one with friends.", "I tried a board game.")  # "one" is not a quantity here
+    assert not changed_value("We can make a difference!", "Let's keep making a difference.")
 
 
 def _say(mem, text, day, session):

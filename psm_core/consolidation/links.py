@@ -12,10 +12,10 @@ the later one in its ledger (``updated_by``).
 No turn is superseded or hidden: a turn stays a true record of what was said, and one turn can hold
 several things. Recall uses the links to order: when both are surfaced, the later statement comes
 first (:func:`psm_core.ordering.newer_first`), so the current value leads the prompt and the old one,
-with its date, follows it. Where the skill reads the later sentence as an update or a contradiction
-of the earlier one (probability at least ``update_threshold`` / ``contradiction_threshold``), the
-pass also keeps the earlier *sentence* as a superseded semantic fact with its validity interval
-(:mod:`psm_core.consolidation.plan`): history, left out of recall unless ``include_superseded``.
+with its date, follows it. Where the later sentence states a different quantity than the earlier
+one (:func:`changed_value`), the pass also keeps the earlier *sentence* as a superseded semantic fact
+with its validity interval (:mod:`psm_core.consolidation.plan`): history, left out of recall unless
+``include_superseded``.
 
 Measured on LongMemEval_S development data (209 questions, ``docs/consolidation.md``): the current value
 of a knowledge update outranks the old one in 31 of 34 questions (15 with whole-turn links), and
@@ -36,9 +36,15 @@ from psm_core.skill.base import MemorySkill, Relation
 from psm_core.text import sentences
 from psm_core.types import MemoryRecord
 
-__all__ = ["Link", "find_update_links", "ledger_links", "statements_about_speaker"]
+__all__ = ["Link", "changed_value", "find_update_links", "ledger_links", "statements_about_speaker"]
 
 _FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|ive|my|me|mine|myself|we|we're|we've|our|ours|us)\b", re.I)
+_VALUE = re.compile(
+    r"\d+(?:[.,:]\d+)*|\b(?:zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|dozen|once|twice|thrice|first|third|fourth|fifth|sixth|seventh|eighth|"
+    r"ninth|tenth)\b",
+    re.I,
+)
 _BLOCK = 256  # new episodes compared at once (bounds the similarity matrix)
 
 
@@ -54,6 +60,14 @@ class Link:
     similarity: float
     relation: Relation
     probability: float
+
+
+def changed_value(later: str, earlier: str) -> bool:
+    """Whether both sentences state a quantity (a number, a count word, an ordinal, a time) and the
+    quantities differ: "I've added 17 postcards" → "I've added 25 postcards"."""
+    a = {m.group(0).lower() for m in _VALUE.finditer(later)}
+    b = {m.group(0).lower() for m in _VALUE.finditer(earlier)}
+    return bool(a) and bool(b) and a != b
 
 
 def statements_about_speaker(text: str) -> list[str]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.guards import may_conflict, plain_statement, validate_patterns
-from psm_core.consolidation.links import Link, find_update_links, ledger_links
+from psm_core.consolidation.links import Link, changed_value, find_update_links, ledger_links
 from psm_core.errors import SkillError
 from psm_core.skill.base import Interference, MemorySkill, Pattern, Relation
 from psm_core.types import Kind, MemoryRecord, Status
@@ -279,16 +279,17 @@ def plan_pass(
 def _history(
     user_key: str, cfg: ConsolidationConfig, episodes: Sequence[MemoryRecord], links: Sequence[Link], known_ids: set[str]
 ) -> list[FactSpec]:
-    """Superseded facts keeping, as history with its validity interval, each earlier sentence that a
-    later episode's sentence updates or contradicts (the skill's reading of the pair, at least
-    ``update_threshold`` / ``contradiction_threshold``). The earliest such later episode ends it. The
+    """Superseded facts keeping, as history with its validity interval, each earlier sentence of a link
+    whose later sentence states a different quantity ("17 postcards" → "25 postcards",
+    :func:`psm_core.consolidation.links.changed_value`). The earliest such later episode ends it.
+    PSM-mini's update/contradiction verdict alone was wrong on most real sentence pairs ("We can make
+    a difference" → "Let's continue making a difference"), so it is not enough to end a statement. The
     episodes themselves stay as they are; these facts are left out of recall unless it asks for
     superseded memories, and they cover nothing (pruning ignores them). An episode a distilled fact
     already covers gets none: that fact carries its history."""
     ends: dict[str, tuple[Link, MemoryRecord, MemoryRecord]] = {}
     for lk in links:
-        threshold = {Relation.UPDATE: cfg.update_threshold, Relation.CONTRADICTION: cfg.contradiction_threshold}.get(lk.relation)
-        if threshold is None or lk.probability < threshold:
+        if not changed_value(lk.later_sentence, lk.earlier_sentence):
             continue
         old, new = episodes[lk.earlier], episodes[lk.later]
         hid = history_id(user_key, old.id, lk.earlier_sentence)
@@ -301,10 +302,20 @@ def _history(
         start = old.valid_from or old.observed_at
         out.append(
             FactSpec(
-                id=hid, text=lk.earlier_sentence, role=old.role, kind=old.kind, confidence=lk.probability,
-                importance=old.importance, emotional_weight=old.emotional_weight, provenance=[old.id], source_id=old.id,
-                observed_at=old.observed_at, valid_from=start, status=Status.SUPERSEDED,
-                valid_to=max(start, new.observed_at), superseded_by=new.id,
+                id=hid,
+                text=lk.earlier_sentence,
+                role=old.role,
+                kind=old.kind,
+                confidence=lk.probability,
+                importance=old.importance,
+                emotional_weight=old.emotional_weight,
+                provenance=[old.id],
+                source_id=old.id,
+                observed_at=old.observed_at,
+                valid_from=start,
+                status=Status.SUPERSEDED,
+                valid_to=max(start, new.observed_at),
+                superseded_by=new.id,
             )  # fmt: skip
         )
     return out
