@@ -17,12 +17,14 @@ the second ingestion of a text cost only the store writes).
 LongMemEval dev knowledge-update questions with the old value and the current value in different
 sessions (user turns observed with their session dates): how often a memory stating the current
 value (its own turn, or a fact's source turn) outranks every memory stating the old one, and whether
-the old value stays reachable with ``include_superseded=True`` (and carries a validity interval).
+the old value stays reachable with ``include_superseded=True`` (and carries a validity interval),
+split into the LongMemEval half PSM-mini drew weak labels from and the held-out half
+(``psm_core.skill.training.weak.lme_is_train``).
 As in the main harness, ``max_text_bytes`` is raised to 1 MiB (a few LongMemEval turns are pasted documents).
 
 Throughput: input episodes of the passes per wall second and per CPU second (= per core).
 
-    python benchmarks/consolidation.py --data ../shared/data --locomo-questions 60 --lme-limit 12
+    python benchmarks/consolidation.py --data ../shared/data --locomo-questions 40 --lme-limit 200
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from psm_core import PSM, MemoryRecord, NotFoundError, PSMSettings, Status  # no
 from psm_core.consolidation import ConsolidationConfig, PassReport  # noqa: E402
 from psm_core.embeddings import load_embedder  # noqa: E402
 from psm_core.memory import UserMemory  # noqa: E402
+from psm_core.skill.training.weak import lme_is_train  # noqa: E402
 from psm_core.text import count_tokens  # noqa: E402
 
 K = 10
@@ -296,6 +299,8 @@ def run_lme(psm: PSM, path: Path, args: argparse.Namespace, passes: Pass) -> dic
                          (f"{cond}/old_reachable@10", bool(reach)), (f"{cond}/old_superseded_with_interval", bool(interval)),
                          (f"{cond}/tokens", res.tokens)):  # fmt: skip
                 stats.setdefault(k, []).append(float(v))
+            half = "trained_on" if lme_is_train(x["question_id"]) else "held_out"
+            stats.setdefault(f"{cond}/current_outranks_{half}", []).append(float(win))
         print(f"  {x['question_id']}: current outranks old before={bool(stats['before/current_outranks'][-1])} "
               f"after={bool(stats['after/current_outranks'][-1])}", flush=True)  # fmt: skip
     out: dict[str, Any] = {k: float(np.mean(v)) for k, v in stats.items()}
@@ -322,7 +327,8 @@ def markdown(res: dict[str, Any], command: str) -> str:
                   "covers it (a proposed change to recall, simulated here on the `after` store)."]  # fmt: skip
     lines += ["", f"## LongMemEval dev, knowledge-update ({lm['questions']} questions with old and current value in different sessions)", "",
               "| metric | before | after |", "|---|---|---|"]  # fmt: skip
-    for m in ("current_outranks", "current_in_top10", "old_reachable@10", "old_superseded_with_interval", "tokens"):
+    for m in ("current_outranks", "current_outranks_held_out", "current_outranks_trained_on", "current_in_top10",
+              "old_reachable@10", "old_superseded_with_interval", "tokens"):  # fmt: skip
         fmt = "{:.1f}" if m == "tokens" else "{:.3f}"
         lines.append(f"| {m} | {fmt.format(lm['before/' + m])} | {fmt.format(lm['after/' + m])} |")
     lines += ["", "## Throughput", "",
