@@ -329,6 +329,8 @@ def markdown(res: dict[str, Any], command: str) -> str:
               "| metric | before | after |", "|---|---|---|"]  # fmt: skip
     for m in ("current_outranks", "current_outranks_held_out", "current_outranks_trained_on", "current_in_top10",
               "old_reachable@10", "old_superseded_with_interval", "tokens"):  # fmt: skip
+        if f"before/{m}" not in lm:  # e.g. no question of one half in a small run
+            continue
         fmt = "{:.1f}" if m == "tokens" else "{:.3f}"
         lines.append(f"| {m} | {fmt.format(lm['before/' + m])} | {fmt.format(lm['after/' + m])} |")
     lines += ["", "## Throughput", "",
