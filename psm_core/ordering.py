@@ -15,12 +15,15 @@ from collections.abc import Mapping, Sequence
 
 from psm_core.types import MemoryRecord
 
-__all__ = ["LIST_DEPTH", "UPDATED_BY", "newer_first", "updated_by"]
+__all__ = ["LIST_DEPTH", "MAX_UPDATED_BY", "UPDATED_BY", "newer_first", "updated_by"]
 
 UPDATED_BY = "updated_by"
 """Ledger key (under ``metadata["_psm"]``) listing the ids of later records that update a record."""
 
 _LEDGER = "_psm"
+
+MAX_UPDATED_BY = 32
+"""Most later records one record's ledger lists (the latest); a topic restated in every session stays bounded."""
 
 LIST_DEPTH = 10
 """Recall orders at least this many memories before it cuts the list to ``k``."""

@@ -93,3 +93,17 @@ def test_links_can_be_switched_off(psm):
     old, _ = _commute(mem)
     psm.consolidate("bob")
     assert not updated_by(mem.get(old.id))
+
+
+def test_a_ledger_keeps_the_latest_updates_only(psm):
+    from psm_core.ordering import MAX_UPDATED_BY
+
+    psm.configure_consolidation(ConsolidationConfig(link_candidates=50))
+    mem = psm.for_user("dave")
+    first = _say(mem, "My commute to work takes 20 minutes by bus.", 0, "s0")
+    later = [_say(mem, f"My commute to work takes {21 + n} minutes by bus now.", 1 + n, f"s{1 + n}") for n in range(40)]
+    psm.consolidate("dave")
+    got = mem.get(first.id)
+    assert updated_by(got) == {r.id for r in later[-MAX_UPDATED_BY:]}
+    psm.consolidate("dave")  # a rerun writes nothing
+    assert mem.get(first.id).version == got.version

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +37,7 @@ from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
 from psm_core.index import record_vectors
-from psm_core.ordering import UPDATED_BY
+from psm_core.ordering import MAX_UPDATED_BY, UPDATED_BY
 from psm_core.types import MemoryRecord, Status, Tier, utcnow
 
 if TYPE_CHECKING:
@@ -320,6 +320,8 @@ class ConsolidationPass:
         now = plan.now
         with idx.lock:
             recs = list(idx.records.values())
+        when = {r.id: r.observed_at for r in recs}
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
         live: set[str] = set()
         ended: dict[str, datetime] = {}
         for r in recs:
@@ -347,10 +349,15 @@ class ConsolidationPass:
                 if r.id in new and not led.get("seen"):
                     led["seen"] = plan.pass_id
                     want["metadata"] = {**r.metadata, LEDGER: led}
-                later = set(plan.updated_by.get(r.id, ())) - set(led.get(UPDATED_BY) or ())
-                if later:  # later episodes update this one: recall puts them first (ordering.newer_first)
-                    led[UPDATED_BY] = sorted(set(led.get(UPDATED_BY) or ()) | later)
-                    want["metadata"] = {**r.metadata, LEDGER: led}
+                have = list(led.get(UPDATED_BY) or ())
+                if set(plan.updated_by.get(r.id, ())) - set(have):
+                    # later episodes restate or update this one: recall puts them first (ordering.newer_first);
+                    # the ledger keeps the latest MAX_UPDATED_BY of them
+                    merged = sorted(set(have) | set(plan.updated_by[r.id]), key=lambda i: (when.get(i, epoch), i))
+                    kept = sorted(merged[-MAX_UPDATED_BY:])
+                    if kept != sorted(have):
+                        led[UPDATED_BY] = kept
+                        want["metadata"] = {**r.metadata, LEDGER: led}
                 if r.id in covered and r.id not in live and r.kind in self.cfg.supersede_kinds:
                     # only superseded facts cover this statement of a state: so is it (an event stays true)
                     until = max(ended[r.id], r.valid_from) if r.valid_from else ended[r.id]

@@ -30,7 +30,7 @@ class TextVectors:
         self._lock = threading.Lock()
 
     def sentences(self, texts: list[str]) -> NDArray[np.float32]:
-        """Embeddings of sentences (rows aligned with ``texts``), cached by text (at most ``4 * size``)."""
+        """Embeddings of sentences (rows aligned with ``texts``), cached by text (at most ``size`` of them)."""
         with self._lock:
             have = {t: self._sentences[t] for t in set(texts) if t in self._sentences}
         missing = [t for t in dict.fromkeys(texts) if t not in have]
@@ -42,7 +42,7 @@ class TextVectors:
             for t in have:
                 if t in self._sentences:
                     self._sentences.move_to_end(t)
-            while len(self._sentences) > 4 * self.size:
+            while len(self._sentences) > self.size:
                 self._sentences.popitem(last=False)
         if not texts:
             return np.zeros((0, 0), np.float32)
