@@ -295,8 +295,10 @@ def run_lme(psm: PSM, path: Path, args: argparse.Namespace, passes: Pass) -> dic
             reach = [m for m in hist if units(mem, m.record, "unit") & old]
             old_recs = [r for r in mem.records() if units(mem, r, "unit") & old]
             interval = [r for r in old_recs if r.status is Status.SUPERSEDED and r.valid_to is not None]
+            with_interval = [m for m in reach if m.record.status is Status.SUPERSEDED and m.record.valid_to is not None]
             for k, v in ((f"{cond}/current_outranks", win), (f"{cond}/current_in_top10", bool(ranks_cur)),
                          (f"{cond}/old_reachable@10", bool(reach)), (f"{cond}/old_superseded_with_interval", bool(interval)),
+                         (f"{cond}/old_reachable_with_interval@10", bool(with_interval)),
                          (f"{cond}/tokens", res.tokens)):  # fmt: skip
                 stats.setdefault(k, []).append(float(v))
             half = "trained_on" if lme_is_train(x["question_id"]) else "held_out"
@@ -328,7 +330,7 @@ def markdown(res: dict[str, Any], command: str) -> str:
     lines += ["", f"## LongMemEval dev, knowledge-update ({lm['questions']} questions with old and current value in different sessions)", "",
               "| metric | before | after |", "|---|---|---|"]  # fmt: skip
     for m in ("current_outranks", "current_outranks_held_out", "current_outranks_trained_on", "current_in_top10",
-              "old_reachable@10", "old_superseded_with_interval", "tokens"):  # fmt: skip
+              "old_reachable@10", "old_superseded_with_interval", "old_reachable_with_interval@10", "tokens"):  # fmt: skip
         if f"before/{m}" not in lm:  # e.g. no question of one half in a small run
             continue
         fmt = "{:.1f}" if m == "tokens" else "{:.3f}"
