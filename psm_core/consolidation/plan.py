@@ -306,7 +306,7 @@ def _history(
                 text=lk.earlier_sentence,
                 role=old.role,
                 kind=old.kind,
-                confidence=lk.probability,
+                confidence=old.confidence,
                 importance=old.importance,
                 emotional_weight=old.emotional_weight,
                 provenance=[old.id],
@@ -316,7 +316,7 @@ def _history(
                 status=Status.SUPERSEDED,
                 valid_to=max(start, new.observed_at),
                 superseded_by=new.id,
-            )  # fmt: skip
+            )
         )
     return out
 
