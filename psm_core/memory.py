@@ -55,6 +55,13 @@ class MemoryStats(BaseModel):
     latest_activity: datetime | None
 
 
+def _source(record: MemoryRecord) -> str | None:
+    """The record a consolidated fact took its text from (its ledger's ``source``), if any."""
+    led = record.metadata.get("_psm")
+    src = led.get("source") if isinstance(led, dict) else None
+    return src if isinstance(src, str) else None
+
+
 def _without_covered(cands: Sequence[Candidate], order: Iterable[int], k: int) -> list[int]:
     """The first ``k`` of ``order``, skipping an episode that a better-ranked fact already covers."""
     covered: set[str] = set()
@@ -424,7 +431,11 @@ class UserMemory:
         return new
 
     def forget(self, record_id: str) -> None:
-        """Delete one record of this user from every tier; :class:`NotFoundError` when absent."""
+        """Delete one record of this user from every tier; :class:`NotFoundError` when absent.
+
+        Semantic facts whose text was taken from it (a fact stated by this episode, or a sentence of it
+        kept as history: ledger ``source``) are deleted with it; facts that merely cite it in their
+        provenance stay."""
         self._psm._check_open()
         idx = self._ensure_loaded()
         with idx.lock:
@@ -435,6 +446,11 @@ class UserMemory:
             if rec is not None:
                 self._psm.store.delete(self.key, rec.tier, [record_id])
                 self._dirty.discard(record_id)
+                stated = [r for r in idx.records.values() if r.tier is Tier.SEMANTIC and _source(r) == record_id]
+                for r in stated:
+                    idx.remove(r.id)
+                    self._psm.store.delete(self.key, r.tier, [r.id])
+                    self._dirty.discard(r.id)
         logger.info("user %s forgot %s", self.key[:8], record_id)
 
     def erase(self) -> None:

@@ -107,3 +107,15 @@ def test_a_ledger_keeps_the_latest_updates_only(psm):
     assert updated_by(got) == {r.id for r in later[-MAX_UPDATED_BY:]}
     psm.consolidate("dave")  # a rerun writes nothing
     assert mem.get(first.id).version == got.version
+
+
+def test_forgetting_a_turn_forgets_the_history_taken_from_it(psm):
+    mem = psm.for_user("erin")
+    old, new = _commute(mem)
+    psm.consolidate("erin")
+    (hist,) = [r for r in mem.records() if r.tier is Tier.SEMANTIC]
+    mem.forget(new.id)  # the later turn: the history fact keeps the earlier sentence, it stays
+    assert mem.get(hist.id).text == old.text
+    mem.forget(old.id)
+    assert [r for r in mem.records() if r.tier is Tier.SEMANTIC] == []
+    assert hist.id not in mem.recall("How long is my commute?", k=10, include_superseded=True, touch=False).ids
