@@ -78,3 +78,28 @@ def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         if "PSMLM" in code:
             continue  # needs a local LM directory; covered by tests/test_skill_lm.py
         exec(compile(code, str(DOCS), "exec"), {"__name__": "docs_example"})
+
+
+def test_averaged_rankers_are_exactly_their_mean() -> None:
+    import numpy as np
+
+    from psm_core.skill.training import fit
+
+    rng = np.random.default_rng(0)
+    lists = []
+    for _ in range(12):
+        x = rng.normal(size=(8, 5)).astype(np.float32)
+        y = np.zeros(8, dtype=np.float32)
+        y[int(np.argmax(x[:, 0]))] = 1.0  # the first feature decides
+        lists.append((x, y))
+    heads = [fit.fit_ranker(lists, hidden=(4,), epochs=5, seed=s) for s in (0, 1, 2)]
+    avg = fit.average_mlps(heads)
+    probe = rng.normal(size=(20, 5)).astype(np.float32)
+    assert avg.weights[0].shape == (5, 12)
+    np.testing.assert_allclose(avg(probe), np.mean([h(probe) for h in heads], axis=0), rtol=1e-5, atol=1e-5)
+    ens = fit.fit_ranker_ensemble(lists, seeds=[0, 1, 2], hidden=4, epochs=5)
+    np.testing.assert_allclose(ens(probe), avg(probe), rtol=1e-5, atol=1e-5)  # seeded: the same heads
+    with pytest.raises(ValueError, match="at least one"):
+        fit.average_mlps([])
+    with pytest.raises(ValueError, match="one hidden layer"):
+        fit.average_mlps([fit.fit_ranker(lists, hidden=(4, 4), epochs=1)])

@@ -3,6 +3,8 @@
 ```
 fit_head(x, loss, n_out, …)   mini-batch Adam on a standardized MLP, any per-row loss
 fit_ranker(lists, …)          listwise softmax cross-entropy over recall candidate lists
+fit_ranker_ensemble(lists, seeds=…)   the mean of rankers trained with several seeds, as one MLP
+average_mlps(heads)           one MLP computing exactly the mean of one-hidden-layer heads
 gate_loss / class_loss / binary_loss   the losses of the gate, interference and correction heads
 ```
 """
@@ -16,7 +18,7 @@ from numpy.typing import NDArray
 
 from psm_core.skill.mini_heads import MLP
 
-__all__ = ["binary_loss", "class_loss", "fit_head", "fit_ranker", "gate_loss"]
+__all__ = ["average_mlps", "binary_loss", "class_loss", "fit_head", "fit_ranker", "fit_ranker_ensemble", "gate_loss"]
 
 Loss = Callable[..., "object"]
 
@@ -182,3 +184,53 @@ def fit_ranker(
             on_epoch()
     model.eval()
     return _to_mlp(model, mean, std)
+
+
+def average_mlps(heads: Sequence[MLP]) -> MLP:
+    """One MLP whose output is exactly the mean of ``heads``' outputs.
+
+    The heads must share their input standardization and have one hidden (ReLU) layer: their hidden
+    units are placed side by side and the output layer averages them, so the result is an ordinary
+    head (wider hidden layer) that loads and runs like any other.
+    """
+    if not heads:
+        raise ValueError("average_mlps needs at least one head")
+    first = heads[0]
+    for h in heads:
+        if len(h.weights) != 2:
+            raise ValueError(f"average_mlps needs heads with one hidden layer, got {len(h.weights) - 1}")
+        if not (np.array_equal(h.mean, first.mean) and np.array_equal(h.std, first.std)):
+            raise ValueError("average_mlps needs heads with the same input standardization")
+        if h.n_in != first.n_in or h.n_out != first.n_out:
+            raise ValueError("average_mlps needs heads of the same input and output sizes")
+    n = float(len(heads))
+    return MLP(
+        mean=first.mean.copy(),
+        std=first.std.copy(),
+        weights=[
+            np.concatenate([h.weights[0] for h in heads], axis=1).astype(np.float32),
+            (np.concatenate([h.weights[1] for h in heads], axis=0) / n).astype(np.float32),
+        ],
+        biases=[
+            np.concatenate([h.biases[0] for h in heads]).astype(np.float32),
+            (np.mean([h.biases[1] for h in heads], axis=0)).astype(np.float32),
+        ],
+    )
+
+
+def fit_ranker_ensemble(
+    lists: Sequence[tuple[NDArray[np.float32], NDArray[np.float32]]],
+    *,
+    seeds: Sequence[int],
+    hidden: int = 32,
+    **kwargs: object,
+) -> MLP:
+    """:func:`fit_ranker` once per seed (one hidden layer of ``hidden`` units), averaged into one head.
+
+    A single ranker's held-out recall moves by about a point with its seed alone (LoCoMo
+    conversations it did not see: 0.815 with seed 0, 0.828 with seed 1); the mean of five is steadier
+    and was as good as the average seed in cross-validation on the training data.
+    """
+    if not seeds:
+        raise ValueError("fit_ranker_ensemble needs at least one seed")
+    return average_mlps([fit_ranker(lists, hidden=(hidden,), seed=s, **kwargs) for s in seeds])  # type: ignore[arg-type]
