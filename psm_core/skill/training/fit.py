@@ -223,7 +223,9 @@ def fit_ranker_ensemble(
     *,
     seeds: Sequence[int],
     hidden: int = 32,
-    **kwargs: object,
+    epochs: int = 40,
+    weights: Sequence[float] | None = None,
+    on_epoch: Callable[[], None] | None = None,
 ) -> MLP:
     """:func:`fit_ranker` once per seed (one hidden layer of ``hidden`` units), averaged into one head.
 
@@ -233,4 +235,6 @@ def fit_ranker_ensemble(
     """
     if not seeds:
         raise ValueError("fit_ranker_ensemble needs at least one seed")
-    return average_mlps([fit_ranker(lists, hidden=(hidden,), seed=s, **kwargs) for s in seeds])  # type: ignore[arg-type]
+    return average_mlps(
+        [fit_ranker(lists, hidden=(hidden,), epochs=epochs, weights=weights, seed=s, on_epoch=on_epoch) for s in seeds]
+    )
