@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.data import DEFAULT_LOCOMO, LOCOMO_CATEGORIES, Conversation, load_locomo
-from benchmarks.metrics import evidence_recall, first_ranks
-from benchmarks.systems import Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma, timed
+from benchmarks.metrics import answer_coverage, evidence_recall, first_ranks
+from benchmarks.systems import CONTEXT_HEADER, Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma, timed
+from psm_core.text import count_tokens
 
 __all__ = ["KS", "add_arguments", "run", "score_hits"]
 
@@ -61,13 +62,16 @@ def _events(conv: Conversation) -> list[list[dict[str, Any]]]:
     ]
 
 
-def score_hits(hits_by_k: Mapping[int, Sequence[Hit]], evidence: Sequence[str]) -> dict[str, Any]:
-    """recall@k and tokens@k for each k, first ranks of the evidence, and the top-10 units."""
+def score_hits(hits_by_k: Mapping[int, Sequence[Hit]], evidence: Sequence[str], answer: str | None = None) -> dict[str, Any]:
+    """recall@k, tokens@k (and answer@k, answer-word coverage, given the answer) for each k, first
+    ranks of the evidence, and the top-10 units."""
     out: dict[str, Any] = {}
     for k, hits in hits_by_k.items():
         covered = [u for h in hits[:k] for u in h.units]
         out[f"recall@{k}"] = evidence_recall(covered, evidence)
         out[f"tokens@{k}"] = context_tokens([h.line for h in hits[:k]])
+        if answer is not None:
+            out[f"answer@{k}"] = answer_coverage(answer, "\n".join(h.line for h in hits[:k]))
     deepest = hits_by_k[max(hits_by_k)]
     out["ranks"] = first_ranks([h.units for h in deepest], evidence)
     out["top10"] = [",".join(h.units) + (f" ({h.tier})" if h.tier and h.tier != "episodic" else "") for h in deepest[:10]]
@@ -122,15 +126,17 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                     }  # fmt: skip
                     for system in (bm25, vec):
                         hits, ms = timed(system.search, q.question, max(KS))
-                        rec["systems"][system.name] = {**score_hits({k: hits[:k] for k in KS}, q.evidence), "ms": ms}
-                    rec["systems"]["psm"] = _ask_psm(psm, user, q.question, q.evidence)
+                        rec["systems"][system.name] = {**score_hits({k: hits[:k] for k in KS}, q.evidence, q.answer), "ms": ms}
+                    raw_tokens = rec["systems"]["vectors"]["tokens@10"]
+                    rec["systems"]["psm"] = _ask_psm(psm, user, q.question, q.evidence, q.answer, raw_tokens)
                     conv_qs.append(rec)
                     bar.update(1)
                 if psm.can_consolidate:
                     cons = psm.consolidate(user)
                     info["consolidation"].append({"id": conv.sample_id, **cons})
                     for q, rec in zip(conv.questions, conv_qs):
-                        rec["systems"]["psm+consolidation"] = _ask_psm(psm, user, q.question, q.evidence)
+                        raw_tokens = rec["systems"]["vectors"]["tokens@10"]
+                        rec["systems"]["psm+consolidation"] = _ask_psm(psm, user, q.question, q.evidence, q.answer, raw_tokens)
                 questions.extend(conv_qs)
             bar.close()
             info["psm_restore_ms"] = psm.restore_ms
@@ -140,7 +146,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return finish_locomo(args, command, questions, info, SYSTEMS, KS)
 
 
-def _ask_psm(psm: Any, user: str, question: str, evidence: Sequence[str]) -> dict[str, Any]:
+def _ask_psm(psm: Any, user: str, question: str, evidence: Sequence[str], answer: str, raw_tokens: int) -> dict[str, Any]:
+    """PSM at each k, and at the raw store's context size: ``recall(k=50, token_budget=...)`` sized so
+    the injected block (header included) is no larger than the raw vector store's at k=10."""
     hits_by_k: dict[int, list[Hit]] = {}
     ms10 = 0.0
     for k in KS:
@@ -148,5 +156,19 @@ def _ask_psm(psm: Any, user: str, question: str, evidence: Sequence[str]) -> dic
         hits_by_k[k] = hits
         if k == 10:
             ms10 = ms
+    # the budget counts rendered lines (ceil(chars / 4) each); keep room for the header and newlines
+    budget = max(1, raw_tokens - count_tokens(CONTEXT_HEADER) - 3)
+    fitted, _ = psm.recall(user, question, max(KS), token_budget=budget)
     psm.restore(user)
-    return {**score_hits(hits_by_k, evidence), "ms": ms10}
+    out = {**score_hits(hits_by_k, evidence, answer), "ms": ms10}
+    at_raw = score_hits({len(fitted): fitted}, evidence, answer)
+    n = len(fitted)
+    out.update(
+        {
+            "recall@raw": at_raw[f"recall@{n}"],
+            "tokens@raw": at_raw[f"tokens@{n}"],
+            "answer@raw": at_raw[f"answer@{n}"],
+            "items@raw": n,
+        }
+    )
+    return out

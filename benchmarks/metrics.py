@@ -6,6 +6,10 @@
 * LongMemEval (``src/retrieval/eval_utils.py`` of the official repository): recall_any@k (some gold
   session in the top k), recall_all@k (every gold session in the top k: the paper's Recall@k) and
   ndcg_any@k with the official DCG (rel_1 + sum_{i>=2} rel_i / log2(i)).
+* Answer-word coverage (ours, LoCoMo): the share of the gold answer's content words (stemmed, stop
+  words left out) found in the injected context. A proxy for "could a reader answer from this
+  context": evidence recall counts a turn as covered whatever part of it is shown, this counts words.
+  Derived answers ("The week before 9 June 2023", "Likely no") cannot be fully covered by any context.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 __all__ = [
+    "answer_coverage",
     "dedupe",
     "evidence_recall",
     "first_ranks",
@@ -25,6 +30,25 @@ __all__ = [
     "recall_all",
     "recall_any",
 ]
+
+
+_STOP = frozenset(
+    "a an the of to in on at for and or but is are was were be been being it its this that these those with by from as "
+    "about into her his their they she he i you we my your our me us them him what when where who whom why how which "
+    "do does did has have had not no yes so than then there here also just very".split()
+)
+
+
+def answer_coverage(answer: str, context: str) -> float | None:
+    """Share of ``answer``'s content words present in ``context`` (None when it has none)."""
+    from psm_core.lexical import tokenize
+
+    stop = {w for s in _STOP for w in tokenize(s)}
+    wanted = {w for w in tokenize(answer) if w not in stop}
+    if not wanted:
+        return None
+    have = set(tokenize(context))
+    return len(wanted & have) / len(wanted)
 
 
 def dedupe(items: Iterable[str]) -> list[str]:

@@ -114,10 +114,41 @@ def finish_locomo(
         recall_curves(png, f"LoCoMo evidence recall@k ({len(questions)} questions)", panels)
 
     by_conv, summary["by_split"] = _locomo_splits(questions, systems, info["skill"])
+    context, summary["context"] = _locomo_context(questions, systems)
     sections = [("Evidence recall@k, overall", overall), ("Recall@10 by category", by_cat),
-                ("Recall@10 by conversation", by_conv), ("PSM gate", gate), ("Targets (issue 9)", targets)]  # fmt: skip
+                ("Recall@10 by conversation", by_conv), ("Context size and answer words", context),
+                ("PSM gate", gate), ("Targets (issue 9)", targets)]  # fmt: skip
     publish("LoCoMo", args, summary, questions, sections, plot)
     return summary
+
+
+def _present_mean(questions: Sequence[Mapping[str, Any]], system: str, key: str) -> float | None:
+    vals = [q["systems"][system][key] for q in questions if system in q["systems"] and q["systems"][system].get(key) is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _locomo_context(questions: Sequence[Mapping[str, Any]], systems: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Tokens, evidence recall and answer-word coverage at k=10, and PSM at the raw store's context size."""
+    out: dict[str, Any] = {}
+    rows = []
+    for s in systems:
+        for label, suffix in ((s, "10"), (f"{s} at raw's tokens", "raw")):
+            if _present_mean(questions, s, f"tokens@{suffix}") is None:
+                continue
+            cell = {m: _present_mean(questions, s, f"{m}@{suffix}") for m in ("tokens", "recall", "answer", "items")}
+            if suffix == "10":
+                cell["items"] = None
+            out[label] = cell
+            rows.append([label, fmt(cell["tokens"], 0), cell["recall"], cell["answer"], fmt(cell["items"], 1)])
+    table = md_table(["context", "tokens", "evidence recall", "answer words", "items"], rows)
+    n = sum(1 for q in questions if (q["systems"].get("vectors") or {}).get("answer@10") is not None)
+    table += (
+        f"\n\nAnswer words: the share of the gold answer's content words (stemmed, stop words out) found in the "
+        f"injected block ({n} questions whose answer has one; `benchmarks.metrics.answer_coverage`). \"At raw's "
+        f'tokens": `recall(k=50, token_budget=...)` with the budget set per question so the block (header included) '
+        f"is no larger than the raw vector store's block at k=10; items = memories that fit."
+    )
+    return table, out
 
 
 def _locomo_splits(questions: Sequence[Mapping[str, Any]], systems: Sequence[str], skill: str) -> tuple[str, dict[str, Any]]:

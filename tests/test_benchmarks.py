@@ -23,7 +23,7 @@ from benchmarks.data import (
 from benchmarks.diagnose import compare
 from benchmarks.locomo import score_hits
 from benchmarks.longmemeval import score_sessions, select
-from benchmarks.metrics import dedupe, evidence_recall, first_ranks, ndcg_any, percentile, recall_all, recall_any
+from benchmarks.metrics import answer_coverage, dedupe, evidence_recall, first_ranks, ndcg_any, percentile, recall_all, recall_any
 from benchmarks.report import aggregate, md_table
 from benchmarks.systems import Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma
 from psm_core.embeddings import load_embedder
@@ -158,6 +158,16 @@ def test_score_hits_locomo() -> None:
     assert out["tokens@5"] == context_tokens(["- x", "- y", "- z", "- z", "- z"])
     assert out["top10"][1] == "D2:1,D2:2 (semantic)"
     assert context_tokens([]) == 0 and context_tokens(["abcd"]) == count_tokens("Relevant memories about the user:\nabcd")
+
+
+def test_answer_coverage_counts_content_words() -> None:
+    ctx = "- [2023-05-08] Caroline: I'm researching adoption agencies in Porto."
+    assert answer_coverage("Adoption agencies", ctx) == 1.0
+    assert answer_coverage("the adoption agencies of Lisbon", ctx) == pytest.approx(2 / 3)  # stop words left out
+    assert answer_coverage("the", ctx) is None and answer_coverage("Sweden", "") == 0.0
+    hits = [Hit(("D1:1",), "- Ann: my dog Pixel"), Hit(("D1:2",), "- Bob: the Berlin marathon")]
+    out = score_hits({1: hits[:1], 2: hits}, ["D1:2"], "Berlin marathon")
+    assert (out["answer@1"], out["answer@2"]) == (0.0, 1.0) and "answer@1" not in score_hits({1: hits}, ["D1:2"])
 
 
 def test_aggregate_table_and_compare() -> None:

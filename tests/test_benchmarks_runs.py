@@ -79,6 +79,13 @@ def test_locomo_and_diagnose_commands_on_a_tiny_file(tmp_path: Path, capsys: pyt
     assert summary["psm_gate"]["turns_observed"] == 10
     rows = [json.loads(x) for x in (out / "lc_questions.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and rows[3]["systems"]["psm"]["recall@5"] == 1.0  # no evidence counts 1.0
+    for row in rows:  # PSM at the raw store's context size never injects more tokens than raw at k=10
+        psm, raw = row["systems"]["psm"], row["systems"]["vectors"]
+        assert psm["tokens@raw"] <= raw["tokens@10"]
+        assert psm["answer@10"] is None or 0.0 <= psm["answer@10"] <= 1.0
+    ctx = summary["context"]
+    assert ctx["psm at raw's tokens"]["tokens"] <= ctx["vectors"]["tokens"] and 0.0 <= ctx["psm"]["answer"] <= 1.0
+    assert "answer words" in (out / "lc.md").read_text()
     assert (out / "lc.png").stat().st_size > 1000 and "R@10" in (out / "lc.md").read_text()
     printed = capsys.readouterr().out
     assert "| bm25" in printed and "psm+consolidation" in printed

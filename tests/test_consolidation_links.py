@@ -109,6 +109,22 @@ def test_a_ledger_keeps_the_latest_updates_only(psm):
     assert mem.get(first.id).version == got.version
 
 
+def test_every_list_is_the_head_of_a_longer_one_after_a_pass(psm):
+    psm.configure_consolidation(ConsolidationConfig(link_candidates=50))
+    mem = psm.for_user("fay")
+    for n in range(16):
+        _say(mem, f"My commute to work takes {20 + 5 * n} minutes by bus now.", n, f"s{n}")
+        _say(mem, f"I watched the {n}th episode of a cooking show about pasta.", n, f"s{n}")
+    psm.consolidate("fay")
+    assert sum(1 for r in mem.records() if updated_by(r)) >= 10  # the restatements are linked
+    q = "How long is my commute to work?"
+    long = mem.recall(q, k=30, touch=False).ids
+    assert mem.recall(q, k=10, touch=False).ids == long[:10]
+    assert mem.recall(q, k=3, touch=False).ids == long[:3]
+    budget = mem.recall(q, k=30, touch=False, token_budget=60)  # the best-scored lines that fit
+    assert budget.ids == long[: len(budget.ids)] and 0 < budget.tokens <= 60
+
+
 def test_forgetting_a_turn_forgets_the_history_taken_from_it(psm):
     mem = psm.for_user("erin")
     old, new = _commute(mem)
