@@ -315,11 +315,7 @@ class UserMemory:
             listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH))
             ids = [cands[i].record.id for i in listed]
             links = {r: updated_by(cands[i].record) for r, i in zip(ids, listed)}
-            # newer first within the top LIST_DEPTH and within the rest, never across: every list is
-            # the head of a longer one, and a token budget keeps the best-scored memories
-            order = [listed[n] for n in newer_first(ids[:LIST_DEPTH], links)]
-            order += [listed[LIST_DEPTH + n] for n in newer_first(ids[LIST_DEPTH:], links)]
-            order = order[:k]
+            order = [listed[n] for n in newer_first(ids, links)][:k]
             ranked = [
                 ScoredMemory(
                     record=cands[i].record,

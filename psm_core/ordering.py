@@ -5,13 +5,10 @@ later episodes that say something about the same thing (:mod:`psm_core.consolida
 recall surfaces both, the later one is put first, so a prompt reads the current value before the
 old one; the old one stays in the list, right after it.
 
-Recall reorders the top ``LIST_DEPTH`` memories among themselves (and those ranked below them among
-themselves, never across), then keeps ``k``, so that a short list is the head of a longer one:
-``recall(q, k=3)`` lists the first three of ``recall(q, k=10)``, which lists the first ten of
-``recall(q, k=50)``. Until 2026-11-25 a long list was reordered as a whole, so a later statement ranked
-40th could move ahead of the 2nd: with a token budget (``recall(k=50, token_budget=...)``) it then took
-the place of better memories (LoCoMo after a pass, at the raw vector store's token count: evidence
-recall 0.759 against 0.804 before the pass; ``benchmarks/results/locomo.md``).
+Recall reorders the top ``max(k, LIST_DEPTH)`` memories and then keeps ``k``, so that a short list is
+the head of a longer one: ``recall(q, k=3)`` lists the first three of ``recall(q, k=10)``. In a long
+list a later statement ranked 40th can move right before the 2nd; that order is for reading, not for
+choosing: a token budget keeps the best-*scored* memories that fit (:func:`psm_core.recall.fit_budget`).
 """
 
 from __future__ import annotations

@@ -92,13 +92,23 @@ class RecallResult(BaseModel):
 
 
 def fit_budget(memories: list[ScoredMemory], budget: int | None) -> tuple[list[ScoredMemory], int]:
-    """Keep the best memories whose rendered lines fit in ``budget`` tokens (all when None)."""
-    kept: list[ScoredMemory] = []
+    """The best-scored memories whose rendered lines fit in ``budget`` tokens, in their given order (all
+    when None).
+
+    Memories are chosen by score, highest first (a line that does not fit is skipped, shorter ones
+    after it may still fit), and returned in the order of ``memories``: recall's order puts a later
+    statement right before the earlier one it updates, which may lift a low-scored memory to the top of
+    a long list; choosing in that order let it take the place of better ones (LoCoMo after a pass, at the
+    raw vector store's token count: evidence recall 0.759 chosen in list order, 0.799 by score).
+    """
+    if budget is None:
+        return list(memories), sum(count_tokens(m.render()) for m in memories)
+    chosen: set[int] = set()
     used = 0
-    for m in memories:
-        cost = count_tokens(m.render())
-        if budget is not None and used + cost > budget:
+    for i in sorted(range(len(memories)), key=lambda j: -memories[j].score):
+        cost = count_tokens(memories[i].render())
+        if used + cost > budget:
             continue
-        kept.append(m)
+        chosen.add(i)
         used += cost
-    return kept, used
+    return [m for i, m in enumerate(memories) if i in chosen], used

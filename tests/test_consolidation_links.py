@@ -109,7 +109,7 @@ def test_a_ledger_keeps_the_latest_updates_only(psm):
     assert mem.get(first.id).version == got.version
 
 
-def test_every_list_is_the_head_of_a_longer_one_after_a_pass(psm):
+def test_a_token_budget_keeps_the_best_scored_memories_in_recall_order(psm):
     psm.configure_consolidation(ConsolidationConfig(link_candidates=50))
     mem = psm.for_user("fay")
     for n in range(16):
@@ -118,11 +118,14 @@ def test_every_list_is_the_head_of_a_longer_one_after_a_pass(psm):
     psm.consolidate("fay")
     assert sum(1 for r in mem.records() if updated_by(r)) >= 10  # the restatements are linked
     q = "How long is my commute to work?"
-    long = mem.recall(q, k=30, touch=False).ids
-    assert mem.recall(q, k=10, touch=False).ids == long[:10]
-    assert mem.recall(q, k=3, touch=False).ids == long[:3]
-    budget = mem.recall(q, k=30, touch=False, token_budget=60)  # the best-scored lines that fit
-    assert budget.ids == long[: len(budget.ids)] and 0 < budget.tokens <= 60
+    full = mem.recall(q, k=30, touch=False)
+    assert mem.recall(q, k=3, touch=False).ids == mem.recall(q, k=10, touch=False).ids[:3]
+    best = sorted(full.memories, key=lambda m: -m.score)
+    assert [m.id for m in full.memories[:3]] != [m.id for m in best[:3]]  # later statements were lifted
+    budget = mem.recall(q, k=30, touch=False, token_budget=60)
+    assert 0 < budget.tokens <= 60 and len(budget) == 3  # three commute lines of about 17 tokens fit
+    assert set(budget.ids) == {m.id for m in best[:3]}  # the best-scored ones, not the first three listed
+    assert budget.ids == [i for i in full.ids if i in set(budget.ids)]  # shown in recall's order
 
 
 def test_forgetting_a_turn_forgets_the_history_taken_from_it(psm):
