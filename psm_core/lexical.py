@@ -31,26 +31,33 @@ STOPWORDS = frozenset(
 
 
 _STEMMER = Stemmer.Stemmer("english")
-_STEMS: dict[str, str] = {}
+_TOKENS: dict[str, str] = {}  # lowercased word -> its token ("" for a stop word), at most _MAX_CACHED
+_MAX_CACHED = 500_000
 
 
-def _stem(word: str) -> str:
-    """Snowball (Porter 2) English stem, cached: "beagles"/"beagle" and "hiking"/"hiked" meet."""
-    stem = _STEMS.get(word)
-    if stem is None:
-        stem = _STEMMER.stemWord(word)
-        if len(_STEMS) < 500_000:
-            _STEMS[word] = stem
-    return stem
+def _token(word: str) -> str:
+    """The token of one lowercased word: "'s" dropped, "" for a stop word, else its Snowball (Porter 2)
+    English stem ("beagles"/"beagle" and "hiking"/"hiked" meet). Cached: loading a user's store
+    tokenizes every memory, and a vocabulary repeats."""
+    tok = _TOKENS.get(word)
+    if tok is None:
+        w = word.replace("'s", "")
+        tok = _STEMMER.stemWord(w) if w and w not in STOPWORDS else ""
+        if len(_TOKENS) < _MAX_CACHED:
+            _TOKENS[word] = tok
+    return tok
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercased, stop-word free, lightly stemmed word tokens."""
+    cached = _TOKENS.get
     out = []
     for w in _WORD.findall(text.lower()):
-        w = w.replace("'s", "")
-        if w and w not in STOPWORDS:
-            out.append(_stem(w))
+        tok = cached(w)
+        if tok is None:
+            tok = _token(w)
+        if tok:
+            out.append(tok)
     return out
 
 
