@@ -133,6 +133,7 @@ def test_latency_command_on_a_tiny_store(tmp_path: Path) -> None:
     small, big = summary["rows"]
     assert small["psm_records"] >= 10 and big["psm_records"] >= 30 and big["raw_records"] == big["psm_records"]
     assert small["psm_recall"]["n"] == 2 and small["psm_recall"]["p50"] > 0 and small["raw_observe"]["p50"] > 0
+    assert small["psm_reload_ms"] > 0 and "reload" in (out / "latency.md").read_text()
     assert (out / "latency.png").exists() and not (out / "latency_questions.jsonl").exists()
 
 

@@ -13,7 +13,7 @@ PLUS2 = timezone(timedelta(hours=2))
 
 def test_every_field_round_trips_through_one_json_value() -> None:
     rec = MemoryRecord(
-        user_id="ü$`'\"", tier=Tier.SEMANTIC, text="Mia moved to Porto 🌊", kind=Kind.RELATION, role="Caroline",
+        user_id="ü$`'\"", tier=Tier.SEMANTIC, text="Mia moved to \"Porto\" 🌊\nC:\\temp {x}", kind=Kind.RELATION, role="Caroline",
         session_id="s-1", context="Melanie: where is Mia now?", created_at=datetime(2024, 3, 1, 9, tzinfo=PLUS2),
         observed_at=datetime(2024, 3, 1, 8, tzinfo=timezone.utc), last_access=datetime(2024, 4, 1, tzinfo=PLUS2),
         strength=0.4, decay_rate=0.2, recall_count=3, emotional_weight=0.7, confidence=0.9, importance=0.6,
