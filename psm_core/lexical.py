@@ -36,15 +36,13 @@ _MAX_CACHED = 500_000
 
 
 def _token(word: str) -> str:
-    """The token of one lowercased word: "'s" dropped, "" for a stop word, else its Snowball (Porter 2)
-    English stem ("beagles"/"beagle" and "hiking"/"hiked" meet). Cached: loading a user's store
+    """The token of one lowercased word, remembered: "'s" dropped, "" for a stop word, else its Snowball
+    (Porter 2) English stem ("beagles"/"beagle" and "hiking"/"hiked" meet). Loading a user's store
     tokenizes every memory, and a vocabulary repeats."""
-    tok = _TOKENS.get(word)
-    if tok is None:
-        w = word.replace("'s", "")
-        tok = _STEMMER.stemWord(w) if w and w not in STOPWORDS else ""
-        if len(_TOKENS) < _MAX_CACHED:
-            _TOKENS[word] = tok
+    w = word.replace("'s", "")
+    tok = _STEMMER.stemWord(w) if w and w not in STOPWORDS else ""
+    if len(_TOKENS) < _MAX_CACHED:
+        _TOKENS[word] = tok
     return tok
 
 
