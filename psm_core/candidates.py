@@ -144,6 +144,7 @@ def gather_candidates(
                 speaker_match=_speaker_match(recs[i].role, words, lowered),
                 session_relevance=other,
                 temporal_match=temporal_match(recs[i].observed_at, window),
+                sentence_similarity=idx.sentence_similarity(i, qv),
             )
         )
     return out

@@ -91,6 +91,7 @@ class UserIndex:
         self.superseded = 0  # records with status superseded (recall leaves them out by default)
         self._sessions: dict[str, list[tuple[float, str]]] = {}
         self.latest: datetime | None = None
+        self.sentences: dict[str, NDArray[np.float32]] = {}  # record id -> its sentence vectors (after a pass)
         self.loaded = False
 
     def __len__(self) -> int:
@@ -107,6 +108,8 @@ class UserIndex:
         if record.session_id is not None:
             bisect.insort(self._sessions.setdefault(record.session_id, []), (record.observed_at.timestamp(), record.id))
         self.records[record.id] = record
+        if old is not None and old.text != record.text:
+            self.sentences.pop(record.id, None)  # vectors of sentences the record no longer says
         self.counts[record.tier] = self.counts.get(record.tier, 0) + 1
         if vector is not None or record.id not in self._slot:
             if record.id in self._slot:
@@ -152,6 +155,7 @@ class UserIndex:
         self._slot_ids[slot] = None
         self._free.append(slot)
         self.bm25.remove(record_id)
+        self.sentences.pop(record_id, None)
         return record
 
     def _unlink(self, record: MemoryRecord) -> None:
@@ -188,6 +192,13 @@ class UserIndex:
             return np.zeros(0, dtype=np.float32)
         rows = self._vectors[[self._slot[i] for i in ids]]
         return rows @ query
+
+    def sentence_similarity(self, record_id: str, query: NDArray[np.float32]) -> float | None:
+        """Best cosine between ``query`` and a sentence of the record (None when it has no sentence vectors)."""
+        mat = self.sentences.get(record_id)
+        if mat is None or not len(mat):
+            return None
+        return float((mat @ query).max())
 
     def nearest(self, query: NDArray[np.float32], tiers: Iterable[Tier], n: int) -> list[tuple[str, float]]:
         """Exact search: (id, cosine similarity) of the ``n`` most similar records of each of ``tiers``.

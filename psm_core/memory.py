@@ -102,6 +102,7 @@ class UserMemory:
             if not idx.loaded:
                 for tier in PERSISTENT_TIERS:
                     idx.put_many(self._psm.store.scan(self.key, tier, with_vectors=True))
+                idx.sentences = {rid: m for rid, m in self._psm.store.scan_sentences(self.key).items() if rid in idx.records}
                 idx.loaded = True
                 logger.debug("loaded %d memories of user %s", len(idx), self.key[:8])
         return idx
@@ -426,6 +427,8 @@ class UserMemory:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
             else:
                 self._psm.store.update_meta(self.key, new.tier, [new])
+            if new.text != old.text:
+                self._psm.store.delete_sentences(self.key, [record_id])  # the next pass embeds the new ones
             idx.put(new, vec)
             self._dirty.discard(record_id)
         return new
@@ -445,6 +448,7 @@ class UserMemory:
                 raise NotFoundError(record_id)
             if rec is not None:
                 self._psm.store.delete(self.key, rec.tier, [record_id])
+                self._psm.store.delete_sentences(self.key, [record_id])
                 self._dirty.discard(record_id)
                 stated = [r for r in idx.records.values() if r.tier is Tier.SEMANTIC and _source(r) == record_id]
                 for r in stated:

@@ -10,6 +10,8 @@ decay      decay rate of every record from the skill's schedule, applying from t
 reinforce  strength from recalls since the last pass and from feedback outcomes (exactly once)
 prune      move episodes covered by semantic facts to the archival tier (superseded along with the
            facts covering them); mark new episodes seen
+sentences  vectors of the first-person sentences of every episode that has none yet (the statements
+           the update links compare, embedded once): recall weighs a turn by its best sentence too
 done       drop the journal, record the pass
 ```
 A rerun after a crash resumes the journaled plan; every write converges records to a target
@@ -32,6 +34,7 @@ from pydantic import BaseModel
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
+from psm_core.consolidation.links import statements_about_speaker
 from psm_core.consolidation.plan import FactSpec, PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
@@ -47,7 +50,9 @@ __all__ = ["STEPS", "ConsolidationPass", "PassReport", "rerate"]
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("snapshot", "plan", "facts", "conflicts", "decay", "reinforce", "prune", "done")
+_SENTENCE_BATCH = 2048  # episodes whose sentence vectors are embedded and written at once
+
+STEPS = ("snapshot", "plan", "facts", "conflicts", "decay", "reinforce", "prune", "sentences", "done")
 
 
 class PassReport(BaseModel):
@@ -71,6 +76,7 @@ class PassReport(BaseModel):
     reinforced: int = 0
     feedback_applied: int = 0
     archived: int = 0
+    sentences_indexed: int = 0
     seconds: float = 0.0
 
     def changes(self) -> dict[str, int]:
@@ -151,6 +157,8 @@ class ConsolidationPass:
         self._step("reinforce")
         rep.archived = self._prune(plan)
         self._step("prune")
+        rep.sentences_indexed = self._sentences()
+        self._step("sentences")
         rep.seconds = round(time.perf_counter() - t0, 4)
         self._finish(plan, rep)
         self._step("done")
@@ -378,6 +386,39 @@ class ConsolidationPass:
         linked = set(plan.updated_by) & set(idx.records)
         written = self.writer.converge(sorted(covered | weak | (new & episodic) | linked), target)
         return sum(1 for r in written if r.tier is Tier.ARCHIVAL and r.id in episodic)
+
+    def _sentences(self) -> int:
+        """Store the sentence vectors of episodes that have none; returns how many episodes got them.
+
+        Idempotent: an episode with vectors is skipped, a rerun writes nothing new. Episodes without a
+        first-person sentence get none and cost a sentence split on each pass."""
+        mem = self.mem
+        idx = mem._ensure_loaded()
+        with idx.lock:
+            todo = [(r.id, r.text) for r in idx.records.values()
+                    if r.tier in (Tier.EPISODIC, Tier.ARCHIVAL) and not r.provenance and r.id not in idx.sentences]  # fmt: skip
+        said = [(rid, text, statements_about_speaker(text)) for rid, text in todo]
+        said = [x for x in said if x[2]]
+        done = 0
+        for start in range(0, len(said), _SENTENCE_BATCH):
+            part = said[start : start + _SENTENCE_BATCH]
+            vecs = self.vectors.sentences([s for *_, ss in part for s in ss])
+            out: dict[str, np.ndarray] = {}
+            at = 0
+            for rid, _, ss in part:
+                out[rid] = vecs[at : at + len(ss)].astype(np.float32)
+                at += len(ss)
+            with self.writer.guard():  # records forgotten or rewritten meanwhile are left out
+                out = {
+                    rid: m
+                    for (rid, text, _), m in zip(part, out.values())
+                    if rid in idx.records and idx.records[rid].text == text
+                }
+                if out:
+                    mem._psm.store.put_sentences(mem.key, out)
+                    idx.sentences.update(out)
+            done += len(out)
+        return done
 
     def _finish(self, plan: PassPlan, rep: PassReport) -> None:
         with self.writer.guard(), self.db.tx() as con:

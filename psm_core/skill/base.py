@@ -95,7 +95,9 @@ class Candidate:
     whether the query names this memory's speaker; ``session_relevance`` is the best similarity/BM25
     blend of another candidate from the same session (a session that matches elsewhere is relevant);
     ``temporal_match`` is 1 when the memory was observed inside the time the query names ("in May
-    2023", "last week"), fading outside it, and 0 when the query names no time.
+    2023", "last week"), fading outside it, and 0 when the query names no time;
+    ``sentence_similarity`` is the best cosine between the query and one of the memory's first-person
+    sentences, None until a consolidation pass has embedded them.
     """
 
     record: MemoryRecord
@@ -108,6 +110,7 @@ class Candidate:
     speaker_match: bool = False
     session_relevance: float = 0.0
     temporal_match: float = 0.0
+    sentence_similarity: float | None = None
     features: dict[str, float] = field(default_factory=dict)
 
 

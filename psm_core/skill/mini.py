@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 HEADS = ("correct", "gate", "interfere", "weigh")
+SENTENCE_HEAD = "weigh_sentences"  # optional: recall weighting once a pass has embedded sentences
 _KINDS = tuple(Kind)
 _RELATIONS = tuple(Relation)
 _CHUNK = 2048
@@ -104,7 +105,7 @@ class PSMMini(MemorySkill):
         """Load weights from ``path`` (a directory or the safetensors file; default: the shipped weights)."""
         p = Path(path).expanduser() if path is not None else DEFAULT_WEIGHTS
         file = p / WEIGHTS_FILE if p.is_dir() or not p.suffix else p
-        heads, config = load_heads(file, HEADS)
+        heads, config = load_heads(file, HEADS, optional=(SENTENCE_HEAD,))
         logger.info("loaded PSM-mini weights %s", file)
         return cls(heads, config, embedder)
 
@@ -212,9 +213,15 @@ class PSMMini(MemorySkill):
 
     # -- recall weighting -----------------------------------------------------------------------
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
+        """Recall scores. Before a consolidation pass has embedded a user's sentences the ``weigh`` head
+        decides; after it, the ``weigh_sentences`` head, which also reads each memory's best sentence
+        (trained on the same questions asked after a pass; absent from older weights)."""
         if not candidates:
             return np.zeros(0, dtype=np.float64)
         x = mf.weigh_matrix(candidates, now)
+        head = self.heads.get(SENTENCE_HEAD)
+        if head is not None and mf.has_sentences(candidates):
+            return head(np.hstack([x, mf.sentence_matrix(candidates)]))[:, 0].astype(np.float64)
         return self.heads["weigh"](x)[:, 0].astype(np.float64)
 
     # -- decay ----------------------------------------------------------------------------------

@@ -30,16 +30,19 @@ __all__ = [
     "CORRECTION_CUE_NAMES",
     "GATE_EXTRA_NAMES",
     "PAIR_CUE_NAMES",
+    "SENTENCE_FEATURE_NAMES",
     "TEXT_CUE_NAMES",
     "WEIGH_FEATURE_NAMES",
     "correction_cues",
     "correction_inputs",
     "gate_inputs",
+    "has_sentences",
     "heuristic_importance",
     "interfere_inputs",
     "is_ack_only",
     "latin_share",
     "pair_cues",
+    "sentence_matrix",
     "text_cues",
     "weigh_matrix",
 ]
@@ -329,6 +332,29 @@ def correction_inputs(vt: NDArray[np.float32], va: NDArray[np.float32], cues: ND
     vt = np.asarray(vt, dtype=np.float32).reshape(len(cues), -1)
     va = np.asarray(va, dtype=np.float32).reshape(len(cues), -1)
     return np.hstack([vt, vt * va, np.asarray(cues, dtype=np.float32)])
+
+
+SENTENCE_FEATURE_NAMES: tuple[str, ...] = ("sentence_similarity", "sentence_gap", "has_sentences")
+
+
+def has_sentences(cands: Sequence[Candidate]) -> bool:
+    """Whether any candidate carries sentence vectors (its user's store has been through a pass)."""
+    return any(c.sentence_similarity is not None for c in cands)
+
+
+def sentence_matrix(cands: Sequence[Candidate]) -> NDArray[np.float32]:
+    """Rows of :data:`SENTENCE_FEATURE_NAMES`: the best sentence cosine (the memory's similarity when it
+    has no sentence vectors, and never below it), its gap to the list's best, and whether it has them."""
+    n = len(cands)
+    out = np.zeros((n, len(SENTENCE_FEATURE_NAMES)), dtype=np.float32)
+    if n == 0:
+        return out
+    for i, c in enumerate(cands):
+        s = c.sentence_similarity
+        out[i, 0] = c.similarity if s is None else max(s, c.similarity)
+        out[i, 2] = s is not None
+    out[:, 1] = out[:, 0] - out[:, 0].max()
+    return out
 
 
 def weigh_matrix(cands: Sequence[Candidate], now: datetime) -> NDArray[np.float32]:

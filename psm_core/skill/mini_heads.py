@@ -90,8 +90,9 @@ def save_heads(path: Path, heads: Mapping[str, MLP], config: Mapping[str, Any]) 
     save_file(tensors, str(path), metadata={"config": json.dumps(config, sort_keys=True)})
 
 
-def load_heads(path: Path, names: tuple[str, ...]) -> tuple[dict[str, MLP], dict[str, Any]]:
-    """Read the heads ``names`` and the config from the safetensors file ``path``."""
+def load_heads(path: Path, names: tuple[str, ...], optional: tuple[str, ...] = ()) -> tuple[dict[str, MLP], dict[str, Any]]:
+    """Read the heads ``names`` (and those of ``optional`` the file has) and the config from the
+    safetensors file ``path``."""
     from safetensors import safe_open
 
     if not path.is_file():
@@ -104,4 +105,5 @@ def load_heads(path: Path, names: tuple[str, ...]) -> tuple[dict[str, MLP], dict
         raise ConfigurationError(f"cannot read PSM-mini weights {path}: {exc}") from exc
     if "config" not in meta:
         raise ConfigurationError(f"{path} has no PSM-mini config: retrain with `psm train`")
-    return {n: MLP.from_tensors(n, tensors) for n in names}, json.loads(meta["config"])
+    present = [n for n in optional if any(k.startswith(f"{n}.") for k in tensors)]
+    return {n: MLP.from_tensors(n, tensors) for n in (*names, *present)}, json.loads(meta["config"])

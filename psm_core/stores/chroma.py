@@ -1,6 +1,7 @@
 """Chroma-backed persistent tiers, one collection per (user, tier); the only module importing chromadb.
 
-Collections are named ``psm_<sha256(user_id)[:32]>_<tier>``: a query is always addressed to one
+Collections are named ``psm_<sha256(user_id)[:32]>_<tier>`` (and ``..._sentences`` for the sentence
+vectors a consolidation pass keeps of episodes, one row per sentence, id ``<record id>#<n>``): a query is always addressed to one
 user's collection, so no filter mistake can reach another user. A small registry collection maps
 hashes back to user ids for listing. The embedded client (``PersistentClient``) is the default;
 ``HttpClient`` is used when the settings name a Chroma server.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _REGISTRY = "psm__users"
 _PAGE = 5000
+SENTENCES = "sentences"  # collection suffix of a user's sentence vectors (written by consolidation passes)
 
 
 def user_key(user_id: str) -> str:
@@ -201,12 +203,75 @@ class ChromaStore:
             raise StoreError(f"querying the {tier.value} tier failed: {exc}") from exc
         return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0])]
 
+    # -- sentence vectors ------------------------------------------------------------------------
+    def _sentences(self, key: str, create: bool = True) -> Any:
+        name = f"psm_{key}_{SENTENCES}"
+        col = self._collections.get(name)
+        if col is None:
+            if create:
+                col = self._client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            else:
+                try:
+                    col = self._client.get_collection(name, embedding_function=None)
+                except Exception:
+                    return None
+            self._collections[name] = col
+        return col
+
+    def put_sentences(self, key: str, vectors: Mapping[str, NDArray[np.float32]]) -> None:
+        """Store the sentence vectors of records (record id -> one row per sentence), replacing theirs."""
+        rows = [(rid, n, v) for rid, mat in vectors.items() for n, v in enumerate(np.asarray(mat, dtype=np.float32))]
+        if not vectors:
+            return
+        try:
+            col = self._sentences(key)
+            col.delete(where={"record": {"$in": list(vectors)}})
+            step = self._batch_size()
+            for start in range(0, len(rows), step):
+                part = rows[start : start + step]
+                col.add(
+                    ids=[f"{rid}#{n}" for rid, n, _ in part],
+                    embeddings=np.stack([v for *_, v in part]),
+                    metadatas=[{"record": rid} for rid, *_ in part],
+                )
+        except Exception as exc:
+            raise StoreError(f"writing the sentence vectors of {len(vectors)} records failed: {exc}") from exc
+
+    def delete_sentences(self, key: str, record_ids: Sequence[str]) -> None:
+        """Drop the sentence vectors of ``record_ids`` (no-op for records without any)."""
+        col = self._sentences(key, create=False)
+        if col is None or not record_ids:
+            return
+        try:
+            col.delete(where={"record": {"$in": list(record_ids)}})
+        except Exception as exc:
+            raise StoreError(f"deleting the sentence vectors of {len(record_ids)} records failed: {exc}") from exc
+
+    def scan_sentences(self, key: str) -> dict[str, NDArray[np.float32]]:
+        """Every stored sentence vector of one user: record id -> (sentences, dim), in sentence order."""
+        col = self._sentences(key, create=False)
+        if col is None:
+            return {}
+        rows: dict[str, list[tuple[int, NDArray[np.float32]]]] = {}
+        offset = 0
+        while True:
+            got = col.get(include=["metadatas", "embeddings"], limit=_PAGE, offset=offset)
+            ids = got["ids"]
+            for n, sid in enumerate(ids):
+                rid = str(got["metadatas"][n]["record"])
+                rows.setdefault(rid, []).append((int(sid.rsplit("#", 1)[1]), np.asarray(got["embeddings"][n], dtype=np.float32)))
+            if len(ids) < _PAGE:
+                break
+            offset += _PAGE
+        return {rid: np.stack([v for _, v in sorted(vs, key=lambda x: x[0])]) for rid, vs in rows.items()}
+
     # -- users ----------------------------------------------------------------------------------
     def delete_user(self, user_id: str) -> None:
-        """Drop every collection of ``user_id`` and its registry entry."""
+        """Drop every collection of ``user_id`` (tiers and sentence vectors) and its registry entry."""
         key = user_key(user_id)
-        for tier in PERSISTENT_TIERS:
-            name = self._name(key, tier)
+        for name in [self._name(key, tier) for tier in PERSISTENT_TIERS] + [f"psm_{key}_{SENTENCES}"]:
             self._collections.pop(name, None)
             try:
                 self._client.delete_collection(name)

@@ -17,7 +17,7 @@ rank recall candidates (weigh), whether a user turn corrects the assistant, and 
 into semantic patterns. It holds no user content.
 
 ## Files
-- `model.safetensors`: heads `gate`, `interfere`, `correct`, `weigh` (float32) and the JSON config
+- `model.safetensors`: heads `gate`, `interfere`, `correct`, `weigh`, `weigh_sentences` (float32) and the JSON config
   (thresholds, decay schedule, pattern settings, training metrics) in the safetensors metadata.
 - `metrics.json`: the metrics below, machine-readable.
 
@@ -34,6 +34,9 @@ into semantic patterns. It holds no user content.
 Per head: **gate** — curriculum turns{gate_weak}; keep threshold {threshold:.3g}, calibrated {calibrated}.
 **interfere** and **correct** — curriculum only. **weigh** — {weigh_sources} (content-free candidate
 features only; synthetic recall lists were tried and hurt on real dialogue, so with weak labels they are not used).
+**weigh_sentences** — the same questions asked after a consolidation pass, with three more features (the best
+cosine between the question and one of the memory's first-person sentences, its gap to the list's best, and
+whether the memory has sentence vectors); recall uses it once a pass has embedded a user's sentences.
 
 ## Metrics (held-out curriculum split and hand-written set; computed by `psm train`)
 ```

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from psm_core.config import PSMSettings
 from psm_core.embeddings import Embedder
 from psm_core.skill.base import Candidate, DelegatingSkill, MemorySkill
-from psm_core.skill.mini_features import weigh_matrix
+from psm_core.skill.mini_features import has_sentences, sentence_matrix, weigh_matrix
 from psm_core.skill.training.curriculum import Dialogue
 from psm_core.skill.training.weak import LocomoConversation, parse_lme_date
 
@@ -56,6 +56,7 @@ class QueryResult:
     observed: int = 0
     kept_units: set[str] = field(default_factory=set)
     ms: float = 0.0
+    sentence_features: NDArray[np.float32] | None = None  # features + SENTENCE_FEATURE_NAMES, after a pass
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -68,12 +69,15 @@ class RecordingSkill(DelegatingSkill):
     def __init__(self, base: MemorySkill) -> None:
         super().__init__(base)
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
+        self.last_sentences: NDArray[np.float32] | None = None
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         scores = self.base.weigh(query, candidates, now)
         units = [str(c.record.metadata.get("unit", c.record.id)) for c in candidates]
         answer = [bool(c.record.metadata.get("answer", True)) for c in candidates]
-        self.last = (weigh_matrix(candidates, now), units, np.asarray(scores, dtype=np.float64), answer)
+        x = weigh_matrix(candidates, now)
+        self.last = (x, units, np.asarray(scores, dtype=np.float64), answer)
+        self.last_sentences = np.hstack([x, sentence_matrix(candidates)]) if has_sentences(candidates) else None
         return scores
 
 
@@ -86,8 +90,10 @@ def run_units(
     home: Path | None = None,
     progress: bool = False,
     desc: str = "recall lists",
+    consolidate: bool = False,
 ) -> list[QueryResult]:
-    """Ingest each unit into a fresh PSM (one user each) and record a candidate list per query."""
+    """Ingest each unit into a fresh PSM (one user each) and record a candidate list per query
+    (after a consolidation pass over the unit with ``consolidate``: lists with sentence features)."""
     from psm_core.psm import PSM
 
     rec = RecordingSkill(skill)
@@ -111,8 +117,11 @@ def run_units(
                             if r.tier.value == "episodic":
                                 stored += 1
                                 kept.add(str(r.metadata.get("unit")))
+                if consolidate:
+                    psm.consolidate(unit.user, now=unit.now)
                 for query, gold, info in unit.queries:
                     rec.last = None
+                    rec.last_sentences = None
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
@@ -121,7 +130,10 @@ def run_units(
                     else:
                         x, names, scores, answer = rec.last
                     pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
-                    out.append(QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms))
+                    out.append(
+                        QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
+                                    rec.last_sentences)
+                    )  # fmt: skip
     return out
 
 

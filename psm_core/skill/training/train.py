@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from psm_core.embeddings import Embedder, load_embedder
-from psm_core.skill.mini import DEFAULT_DECAY, PSMMini
-from psm_core.skill.mini_features import WEIGH_FEATURE_NAMES
+from psm_core.skill.mini import DEFAULT_DECAY, SENTENCE_HEAD, PSMMini
+from psm_core.skill.mini_features import SENTENCE_FEATURE_NAMES, WEIGH_FEATURE_NAMES
 from psm_core.skill.mini_heads import MLP
 from psm_core.skill.training import datasets as ds
 from psm_core.skill.training import fit
@@ -114,7 +115,7 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     out.mkdir(parents=True, exist_ok=True)
     base = embedder or load_embedder(cfg.embedder, "onnx", Path("~/.cache/psm/models").expanduser())
     vectors = VectorCache(base, cfg.cache_dir, progress=progress)
-    steps = _Steps(12 + 2 * 12 + 30 + 40 * RANKER_SEEDS, progress)
+    steps = _Steps(12 + 2 * 12 + 30 + 2 * 40 * RANKER_SEEDS + 1, progress)
     metrics: dict[str, Any] = {"seed": cfg.seed, "weak_labels": cfg.weak_labels}
     cur, held = Curriculum(cfg.seed), Curriculum(cfg.seed + 1, held_out=True)
 
@@ -214,23 +215,22 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     heads = {"gate": gate, "interfere": interfere, "correct": correct, "weigh": _identity_weigh()}
     stage1 = PSMMini(heads, config, vectors)
     if convs:  # real question → evidence lists; synthetic lists were found to hurt on real dialogue
-        lo = run_units(locomo_units(convs), stage1, vectors, k=10, progress=progress, desc="recall lists (LoCoMo)")
-        lm = run_units(
-            lme_units(lme_train[: cfg.lme_questions], answer_turns_only=True), stage1, vectors, k=25, progress=progress,
-            desc="recall lists (LongMemEval)",
-        )  # fmt: skip
-        lists = lo + lm
-        list_weights = [1.0] * len(lists)  # weighting the data sets equally was tried: worse on both held-out sets
-        metrics["weigh_sources"] = (
-            f"LoCoMo train conversations ({len(lo)} questions) + LongMemEval training questions ({len(lm)})"
-        )
+        sources = [(locomo_units(convs), 10, "LoCoMo"),
+                   (lme_units(lme_train[: cfg.lme_questions], answer_turns_only=True), 25, "LongMemEval")]  # fmt: skip
     else:
-        weigh_dialogues = dialogues[: cfg.weigh_dialogues]
-        lists = run_units(
-            curriculum_units(weigh_dialogues), stage1, vectors, k=10, progress=progress, desc="recall lists (curriculum)"
-        )
-        list_weights = [1.0] * len(lists)
-        metrics["weigh_sources"] = f"{len(weigh_dialogues)} curriculum dialogues"
+        sources = [(curriculum_units(dialogues[: cfg.weigh_dialogues]), 10, "curriculum")]
+
+    def gather(consolidate: bool) -> list[QueryResult]:
+        after = " after a pass" if consolidate else ""
+        return [q for units, k, name in sources
+                for q in run_units(units, stage1, vectors, k=k, progress=progress, desc=f"recall lists ({name}{after})",
+                                   consolidate=consolidate)]  # fmt: skip
+
+    lists = gather(False)
+    list_weights = [1.0] * len(lists)  # weighting the data sets equally was tried: worse on both held-out sets
+    metrics["weigh_sources"] = " + ".join(
+        f"{name} ({sum(len(u.queries) for u in units)} questions)" for units, _, name in sources
+    )
     vectors.save()
     steps("lists")
     weigh = fit.fit_ranker_ensemble(
@@ -238,6 +238,17 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
         seeds=[cfg.seed + i for i in range(RANKER_SEEDS)], on_epoch=steps,
     )  # fmt: skip
     heads["weigh"] = weigh
+    # the same questions after a consolidation pass, which embeds each episode's first-person sentences:
+    # a second recall head that also reads the best sentence (used once a user's store has them)
+    post = gather(True)
+    vectors.save()
+    steps("lists after a pass")
+    heads[SENTENCE_HEAD] = fit.fit_ranker_ensemble(
+        [(_with_sentences(q), q.positives) for q in post], weights=[1.0] * len(post), hidden=32, epochs=40,
+        seeds=[cfg.seed + i for i in range(RANKER_SEEDS)], on_epoch=steps,
+    )  # fmt: skip
+    config["weigh_sentence_features"] = list(SENTENCE_FEATURE_NAMES)
+    metrics["weigh_sentences_lists"] = {"lists": len(post), "with_sentences": sum(q.sentence_features is not None for q in post)}
     skill = PSMMini(heads, config, vectors)
     held_lists = run_units(
         curriculum_units(eval_dialogues, "held"), skill, vectors, k=10, progress=progress, desc="held-out recall"
@@ -260,6 +271,18 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     steps.close()
     logger.info("trained PSM-mini in %.0f s → %s", metrics["seconds"], out)
     return TrainReport(out, metrics["seconds"], metrics)
+
+
+def _with_sentences(q: QueryResult) -> NDArray[np.float32]:
+    """The list's features with :data:`SENTENCE_FEATURE_NAMES` (those of no sentence vectors where none were recorded)."""
+    if q.sentence_features is not None:
+        return q.sentence_features
+    sim = q.features[:, WEIGH_FEATURE_NAMES.index("similarity")]
+    extra = np.zeros((len(sim), len(SENTENCE_FEATURE_NAMES)), dtype=np.float32)
+    if len(sim):
+        extra[:, 0] = sim
+        extra[:, 1] = sim - sim.max()
+    return np.hstack([q.features, extra]).astype(np.float32)
 
 
 def _rescored(results: list[QueryResult], feature: str) -> list[QueryResult]:
