@@ -64,6 +64,8 @@ def test_train_small_end_to_end(tmp_path: Path) -> None:
     s = PSMSettings()
     skill = PSMMini.load(tmp_path, embedder=load_embedder(s.embedder, s.embedder_backend, s.model_cache / "models"))
     assert skill.config["weak_labels"] is False
+    assert "weigh_sentences" in skill.heads  # the recall head for stores after a pass
+    assert report.metrics["weigh_sentences_lists"]["with_sentences"] > 0  # its lists were recorded after a pass
 
 
 def _python_blocks(text: str) -> list[str]:

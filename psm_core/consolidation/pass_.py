@@ -402,18 +402,12 @@ class ConsolidationPass:
         done = 0
         for start in range(0, len(said), _SENTENCE_BATCH):
             part = said[start : start + _SENTENCE_BATCH]
-            vecs = self.vectors.sentences([s for *_, ss in part for s in ss])
-            out: dict[str, np.ndarray] = {}
-            at = 0
-            for rid, _, ss in part:
-                out[rid] = vecs[at : at + len(ss)].astype(np.float32)
-                at += len(ss)
+            vecs = self.vectors.sentences([s for *_, ss in part for s in ss]).astype(np.float32)
+            ends = np.cumsum([len(ss) for *_, ss in part])
+            mats = np.split(vecs, ends[:-1])
             with self.writer.guard():  # records forgotten or rewritten meanwhile are left out
-                out = {
-                    rid: m
-                    for (rid, text, _), m in zip(part, out.values())
-                    if rid in idx.records and idx.records[rid].text == text
-                }
+                live = idx.records
+                out = {rid: m for (rid, text, _), m in zip(part, mats) if rid in live and live[rid].text == text}
                 if out:
                     mem._psm.store.put_sentences(mem.key, out)
                     idx.sentences.update(out)

@@ -254,18 +254,29 @@ class ChromaStore:
         col = self._sentences(key, create=False)
         if col is None:
             return {}
-        rows: dict[str, list[tuple[int, NDArray[np.float32]]]] = {}
+        keys: list[tuple[str, int]] = []
+        pages: list[NDArray[np.float32]] = []
         offset = 0
         while True:
-            got = col.get(include=["metadatas", "embeddings"], limit=_PAGE, offset=offset)
+            got = col.get(include=["embeddings"], limit=_PAGE, offset=offset)
             ids = got["ids"]
-            for n, sid in enumerate(ids):
-                rid = str(got["metadatas"][n]["record"])
-                rows.setdefault(rid, []).append((int(sid.rsplit("#", 1)[1]), np.asarray(got["embeddings"][n], dtype=np.float32)))
+            if ids:
+                keys.extend((rid, int(n)) for rid, n in (i.rsplit("#", 1) for i in ids))
+                pages.append(np.asarray(got["embeddings"], dtype=np.float32))
             if len(ids) < _PAGE:
                 break
             offset += _PAGE
-        return {rid: np.stack([v for _, v in sorted(vs, key=lambda x: x[0])]) for rid, vs in rows.items()}
+        if not keys:
+            return {}
+        vecs = np.concatenate(pages)
+        order = sorted(range(len(keys)), key=keys.__getitem__)  # by record, then sentence number
+        out: dict[str, NDArray[np.float32]] = {}
+        start = 0
+        for end in range(1, len(order) + 1):
+            if end == len(order) or keys[order[end]][0] != keys[order[start]][0]:
+                out[keys[order[start]][0]] = vecs[order[start:end]]
+                start = end
+        return out
 
     # -- users ----------------------------------------------------------------------------------
     def delete_user(self, user_id: str) -> None:
