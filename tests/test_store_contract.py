@@ -101,6 +101,26 @@ def test_contract_persists_across_reopen(any_psm: PSM, tmp_path: Path) -> None:
         assert mem.recall("what car", k=1).ids == [rec.id]
 
 
+def test_contract_sentence_vectors(any_psm: PSM) -> None:
+    from psm_core.stores.chroma import user_key
+
+    uid = f"s-{id(any_psm)}"
+    mem = any_psm.for_user(uid)
+    keep, gone = mem.observe_many(
+        [{"text": t, "session_id": "s1", "timestamp": T0 + timedelta(minutes=i)} for i, t in enumerate(
+            ["Thanks! By the way, I adopted a greyhound called Pixel last week.", "I started running every morning."])]
+    )  # fmt: skip
+    assert any_psm.consolidate(uid).sentences_indexed == 2
+    key = user_key(uid)
+    assert set(any_psm.store.scan_sentences(key)) == {keep.id, gone.id}
+    mem.forget(gone.id)
+    assert set(any_psm.store.scan_sentences(key)) == {keep.id}
+    mem.refresh()  # reloaded from the store: the vectors come back with their record
+    assert set(mem._ensure_loaded().sentences) == {keep.id}
+    mem.erase()
+    assert any_psm.store.scan_sentences(key) == {}
+
+
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot open the Chroma store"):
         PSM(PSMSettings(home=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}"))
