@@ -18,9 +18,10 @@ with its validity interval (:mod:`psm_core.consolidation.plan`): history, left o
 ``include_superseded``.
 
 Measured on LongMemEval_S development data (209 questions, ``docs/consolidation.md``): the current value
-of a knowledge update outranks the old one in 31 of 34 questions (15 with whole-turn links), and
-session recall_all@5 after a pass rose from 0.900 to 0.914 (with the recall head of that day; 0.909 with
-the five-seed head that replaced it).
+of a knowledge update outranks the old one in 31 of 34 questions (15 with whole-turn links; 29 since
+recall also reads the sentences a pass keeps), and session recall_all@5 after a pass rose from 0.900 to
+0.914 (with the recall head of that day; 0.909 with the five-seed head that replaced it, 0.928 with the
+sentence head).
 """
 
 from __future__ import annotations
