@@ -77,6 +77,20 @@ def test_sentence_vectors_go_with_their_record(psm: PSM) -> None:
     assert psm.store.scan_sentences(key) == {}
 
 
+def test_a_record_with_incomplete_sentence_rows_is_embedded_again(home: Path, psm: PSM) -> None:
+    mem = psm.for_user("carl")
+    cake = _fill(mem)
+    psm.consolidate("carl")
+    key = user_key("carl")
+    col = psm.store._sentences(key)
+    col.delete(ids=[f"{cake.id}#1/2"])  # as if a write had been cut short after the first row
+    assert cake.id not in psm.store.scan_sentences(key)
+    psm.close()
+    with PSM(PSMSettings(home=home)) as again:
+        assert again.consolidate("carl").sentences_indexed == 1  # only the incomplete record
+        assert again.store.scan_sentences(key)[cake.id].shape[0] == 2
+
+
 def _sentence_only_head() -> MLP:
     """A recall head that scores by the best sentence cosine alone (to see which head recall uses)."""
     n = len(WEIGH_FEATURE_NAMES) + len(SENTENCE_FEATURE_NAMES)

@@ -1,7 +1,7 @@
 """Chroma-backed persistent tiers, one collection per (user, tier); the only module importing chromadb.
 
 Collections are named ``psm_<sha256(user_id)[:32]>_<tier>`` (and ``..._sentences`` for the sentence
-vectors a consolidation pass keeps of episodes, one row per sentence, id ``<record id>#<n>``): a query is always addressed to one
+vectors a consolidation pass keeps of episodes, one row per sentence, id ``<record id>#<n>/<of>``): a query is always addressed to one
 user's collection, so no filter mistake can reach another user. A small registry collection maps
 hashes back to user ids for listing. The embedded client (``PersistentClient``) is the default;
 ``HttpClient`` is used when the settings name a Chroma server.
@@ -232,7 +232,7 @@ class ChromaStore:
             for start in range(0, len(rows), step):
                 part = rows[start : start + step]
                 col.add(
-                    ids=[f"{rid}#{n}" for rid, n, _ in part],
+                    ids=[f"{rid}#{n}/{len(vectors[rid])}" for rid, n, _ in part],
                     embeddings=np.stack([v for *_, v in part]),
                     metadatas=[{"record": rid} for rid, *_ in part],
                 )
@@ -250,18 +250,26 @@ class ChromaStore:
             raise StoreError(f"deleting the sentence vectors of {len(record_ids)} records failed: {exc}") from exc
 
     def scan_sentences(self, key: str) -> dict[str, NDArray[np.float32]]:
-        """Every stored sentence vector of one user: record id -> (sentences, dim), in sentence order."""
+        """Every stored sentence vector of one user: record id -> (sentences, dim), in sentence order.
+
+        A record whose rows are incomplete (a write cut short: row ids say ``<record>#<n>/<of>``) is left
+        out, so the next pass writes its vectors again."""
         col = self._sentences(key, create=False)
         if col is None:
             return {}
         keys: list[tuple[str, int]] = []
+        total: dict[str, int] = {}
         pages: list[NDArray[np.float32]] = []
         offset = 0
         while True:
             got = col.get(include=["embeddings"], limit=_PAGE, offset=offset)
             ids = got["ids"]
             if ids:
-                keys.extend((rid, int(n)) for rid, n in (i.rsplit("#", 1) for i in ids))
+                for i in ids:
+                    rid, pos = i.rsplit("#", 1)
+                    n, _, of = pos.partition("/")
+                    keys.append((rid, int(n)))
+                    total[rid] = int(of or 0)
                 pages.append(np.asarray(got["embeddings"], dtype=np.float32))
             if len(ids) < _PAGE:
                 break
@@ -274,7 +282,9 @@ class ChromaStore:
         start = 0
         for end in range(1, len(order) + 1):
             if end == len(order) or keys[order[end]][0] != keys[order[start]][0]:
-                out[keys[order[start]][0]] = vecs[order[start:end]]
+                rid = keys[order[start]][0]
+                if end - start == total[rid]:
+                    out[rid] = vecs[order[start:end]]
                 start = end
         return out
 
