@@ -77,7 +77,10 @@ class ChromaStore:
         return f"psm_{key}_{tier.value}"
 
     def _col(self, key: str, tier: Tier, create: bool = True) -> Any:
-        name = self._name(key, tier)
+        return self._named(self._name(key, tier), create)
+
+    def _named(self, name: str, create: bool) -> Any:
+        """The collection ``name`` (cosine space, no embedding function); None when absent and not ``create``."""
         col = self._collections.get(name)
         if col is None:
             if create:
@@ -205,20 +208,7 @@ class ChromaStore:
 
     # -- sentence vectors ------------------------------------------------------------------------
     def _sentences(self, key: str, create: bool = True) -> Any:
-        name = f"psm_{key}_{SENTENCES}"
-        col = self._collections.get(name)
-        if col is None:
-            if create:
-                col = self._client.get_or_create_collection(
-                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-                )
-            else:
-                try:
-                    col = self._client.get_collection(name, embedding_function=None)
-                except Exception:
-                    return None
-            self._collections[name] = col
-        return col
+        return self._named(f"psm_{key}_{SENTENCES}", create)
 
     def put_sentences(self, key: str, vectors: Mapping[str, NDArray[np.float32]]) -> None:
         """Store the sentence vectors of records (record id -> one row per sentence), replacing theirs."""
