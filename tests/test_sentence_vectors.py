@@ -7,9 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from psm_core import PSM, PSMSettings, Tier
 from psm_core.consolidation.links import statements_about_speaker
+from psm_core.errors import ConfigurationError
 from psm_core.skill.base import Candidate
 from psm_core.skill.mini import SENTENCE_HEAD, PSMMini
 from psm_core.skill.mini_features import SENTENCE_FEATURE_NAMES, WEIGH_FEATURE_NAMES, sentence_matrix
@@ -112,3 +114,6 @@ def test_the_sentence_head_decides_only_where_sentence_vectors_exist(psm: PSM) -
     m = sentence_matrix(after)
     assert m.shape == (2, 3) and np.allclose(m[:, 1], [0.9 - 0.95, 0.0]) and list(m[:, 2]) == [1.0, 1.0]
     assert list(sentence_matrix(plain)[:, 2]) == [0.0, 0.0]
+    stale = {**shipped.config, "weigh_sentence_features": ["sentence_similarity"]}
+    with pytest.raises(ConfigurationError, match="other sentence features"):
+        PSMMini(skill.heads, stale, shipped.embedder)

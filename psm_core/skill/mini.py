@@ -94,6 +94,12 @@ class PSMMini(MemorySkill):
                 "these PSM-mini weights were trained on other recall features than this version computes: "
                 "retrain with `psm train` (or use skill='baseline')"
             )
+        trained_s = config.get("weigh_sentence_features")
+        if SENTENCE_HEAD in heads and trained_s is not None and tuple(trained_s) != mf.SENTENCE_FEATURE_NAMES:
+            raise ConfigurationError(
+                "these PSM-mini weights were trained on other sentence features than this version computes: "
+                "retrain with `psm train` (or use skill='baseline')"
+            )
         self.gate_threshold = float(config.get("gate_threshold", 0.5))
         self.correction_threshold = float(config.get("correction_threshold", 0.5))
         self.decay_config: dict[str, Any] = {**DEFAULT_DECAY, **config.get("decay", {})}
