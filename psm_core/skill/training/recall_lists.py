@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from psm_core.config import PSMSettings
 from psm_core.embeddings import Embedder
 from psm_core.skill.base import Candidate, DelegatingSkill, MemorySkill
-from psm_core.skill.mini_features import has_sentences, sentence_matrix, weigh_matrix
+from psm_core.skill.mini_features import sentence_matrix, weigh_matrix
 from psm_core.skill.training.curriculum import Dialogue
 from psm_core.skill.training.weak import LocomoConversation, parse_lme_date
 
@@ -56,7 +56,7 @@ class QueryResult:
     observed: int = 0
     kept_units: set[str] = field(default_factory=set)
     ms: float = 0.0
-    sentence_features: NDArray[np.float32] | None = None  # features + SENTENCE_FEATURE_NAMES, after a pass
+    sentence_features: NDArray[np.float32] | None = None  # features + SENTENCE_FEATURE_NAMES (None: no candidates)
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -77,7 +77,7 @@ class RecordingSkill(DelegatingSkill):
         answer = [bool(c.record.metadata.get("answer", True)) for c in candidates]
         x = weigh_matrix(candidates, now)
         self.last = (x, units, np.asarray(scores, dtype=np.float64), answer)
-        self.last_sentences = np.hstack([x, sentence_matrix(candidates)]) if has_sentences(candidates) else None
+        self.last_sentences = np.hstack([x, sentence_matrix(candidates)])
         return scores
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from psm_core.embeddings import Embedder, load_embedder
 from psm_core.skill.mini import DEFAULT_DECAY, SENTENCE_HEAD, PSMMini
@@ -243,12 +242,15 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     post = gather(True)
     vectors.save()
     steps("lists after a pass")
+    post_lists = [(q.sentence_features, q.positives) for q in post if q.sentence_features is not None]
     heads[SENTENCE_HEAD] = fit.fit_ranker_ensemble(
-        [(_with_sentences(q), q.positives) for q in post], weights=[1.0] * len(post), hidden=32, epochs=40,
+        post_lists, weights=[1.0] * len(post_lists), hidden=32, epochs=40,
         seeds=[cfg.seed + i for i in range(RANKER_SEEDS)], on_epoch=steps,
     )  # fmt: skip
     config["weigh_sentence_features"] = list(SENTENCE_FEATURE_NAMES)
-    metrics["weigh_sentences_lists"] = {"lists": len(post), "with_sentences": sum(q.sentence_features is not None for q in post)}
+    metrics["weigh_sentences_lists"] = {  # lists where some candidate had sentence vectors (has_sentences = last column)
+        "lists": len(post_lists), "with_sentences": sum(bool(x[:, -1].any()) for x, _ in post_lists),
+    }  # fmt: skip
     skill = PSMMini(heads, config, vectors)
     held_lists = run_units(
         curriculum_units(eval_dialogues, "held"), skill, vectors, k=10, progress=progress, desc="held-out recall"
@@ -271,18 +273,6 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     steps.close()
     logger.info("trained PSM-mini in %.0f s → %s", metrics["seconds"], out)
     return TrainReport(out, metrics["seconds"], metrics)
-
-
-def _with_sentences(q: QueryResult) -> NDArray[np.float32]:
-    """The list's features with :data:`SENTENCE_FEATURE_NAMES` (those of no sentence vectors where none were recorded)."""
-    if q.sentence_features is not None:
-        return q.sentence_features
-    sim = q.features[:, WEIGH_FEATURE_NAMES.index("similarity")]
-    extra = np.zeros((len(sim), len(SENTENCE_FEATURE_NAMES)), dtype=np.float32)
-    if len(sim):
-        extra[:, 0] = sim
-        extra[:, 1] = sim - sim.max()
-    return np.hstack([q.features, extra]).astype(np.float32)
 
 
 def _rescored(results: list[QueryResult], feature: str) -> list[QueryResult]:
