@@ -300,7 +300,7 @@ class UserMemory:
             raise InvalidInputError(str(exc)) from exc
         excluded = set(exclude_ids)
         idx = self._ensure_loaded()
-        qv = self._psm.embed([q])[0]
+        qv = self._psm.skill.query_vector(self._psm.embed([q])[0])
         n = max(5 * k, 50)
         with idx.lock:
             when = now or self.now()

@@ -250,7 +250,7 @@ class Simulation:
         for u, topic, query in self.eval_queries():
             mem = self.psm.for_user(u.user_id)
             idx = mem._ensure_loaded()
-            qv = self.psm.embed([query])[0]
+            qv = self.psm.skill.query_vector(self.psm.embed([query])[0])
             useful = u.useful(topic)
             with idx.lock:
                 cands = gather_candidates(

@@ -9,6 +9,7 @@ Operations, each with a batched form: ``gate`` (keep this event? kind, emotional
 confidence), ``interfere`` (relation of a new statement to an existing one), ``weigh`` (recall
 scores for candidates of a query), ``decay`` (decay rate per day), ``extract_patterns`` (episodes →
 semantic patterns with provenance), ``is_correction`` (does the user's turn correct the answer?).
+Recall also asks ``query_vector`` where to look for a query (the identity unless a skill learned better).
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ class MemorySkill(ABC):
     ) -> list[Interference]:
         return [self.interfere(n, e, None if similarities is None else similarities[i]) for i, (n, e) in enumerate(pairs)]
 
+    def query_vector(self, vector: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Where recall looks for a query: its embedding ``vector`` (L2-normalized), mapped to the vector
+        the memories are searched and compared with. The identity here; a trained skill may move a
+        question towards the way answers are phrased (PSM-mini's query adapter)."""
+        return vector
+
     @abstractmethod
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         """Recall scores for ``candidates`` of ``query`` at user time ``now`` (higher is better)."""
@@ -195,6 +202,9 @@ class DelegatingSkill(MemorySkill):
         self, pairs: Sequence[tuple[str, str]], similarities: Sequence[float] | None = None
     ) -> list[Interference]:
         return self.base.interfere_batch(pairs, similarities)
+
+    def query_vector(self, vector: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self.base.query_vector(vector)
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         return self.base.weigh(query, candidates, now)

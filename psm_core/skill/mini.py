@@ -5,6 +5,7 @@ PSMMini(MemorySkill)
   gate       MLP on [retrieval-text embedding | surface cues]      → keep, kind, emotion, confidence
   interfere  MLP on [v_new | v_new*v_old | |v_new-v_old| | cues]   → 5 relations
   weigh      MLP on content-free candidate features                → recall score (numpy, vectorized)
+  query      linear map of a question's embedding (query adapter)   → the vector recall searches with
   is_correction  MLP on [v_turn | v_turn*v_answer | cues]          → probability
   decay      parametric half-life schedule (config of the weights)
   extract_patterns  clustering with the interference head (psm_core.skill.mini_patterns)
@@ -36,13 +37,14 @@ from psm_core.skill.mini_heads import MLP, WEIGHTS_FILE, load_heads, save_heads
 from psm_core.skill.mini_patterns import extract_patterns
 from psm_core.types import Event, Kind, MemoryRecord, Tier
 
-__all__ = ["DEFAULT_WEIGHTS", "HEADS", "PSMMini"]
+__all__ = ["DEFAULT_WEIGHTS", "HEADS", "QUERY_HEAD", "SENTENCE_HEAD", "PSMMini"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 HEADS = ("correct", "gate", "interfere", "weigh")
 SENTENCE_HEAD = "weigh_sentences"  # optional: recall weighting once a pass has embedded sentences
+QUERY_HEAD = "query"  # optional: the query adapter (psm_core.skill.training.adapter), for the embedder it was trained with
 _KINDS = tuple(Kind)
 _RELATIONS = tuple(Relation)
 _CHUNK = 2048
@@ -86,8 +88,15 @@ class PSMMini(MemorySkill):
                 f"PSM-mini weights expect {self.dim}-d vectors from {config.get('embedder')!r}, the embedder "
                 f"{embedder.name!r} gives {embedder.dim}: use skill='baseline' or retrain with `psm train`"
             )
+        self.adapter = heads.get(QUERY_HEAD)
         if config.get("embedder") and embedder.name != config["embedder"]:
             logger.warning("PSM-mini was trained with embedder %s, running with %s", config["embedder"], embedder.name)
+            self.adapter = None  # a map learned in one embedding space means nothing in another
+        if self.adapter is not None and (self.adapter.n_in != self.dim or self.adapter.n_out != self.dim):
+            raise ConfigurationError(
+                f"PSM-mini's query adapter maps {self.adapter.n_in}-d to {self.adapter.n_out}-d vectors, "
+                f"the embedder gives {self.dim}: retrain with `psm train`"
+            )
         trained = config.get("weigh_features")
         if trained is not None and tuple(trained) != mf.WEIGH_FEATURE_NAMES:
             raise ConfigurationError(
@@ -111,7 +120,7 @@ class PSMMini(MemorySkill):
         """Load weights from ``path`` (a directory or the safetensors file; default: the shipped weights)."""
         p = Path(path).expanduser() if path is not None else DEFAULT_WEIGHTS
         file = p / WEIGHTS_FILE if p.is_dir() or not p.suffix else p
-        heads, config = load_heads(file, HEADS, optional=(SENTENCE_HEAD,))
+        heads, config = load_heads(file, HEADS, optional=(SENTENCE_HEAD, QUERY_HEAD))
         logger.info("loaded PSM-mini weights %s", file)
         return cls(heads, config, embedder)
 
@@ -218,6 +227,15 @@ class PSMMini(MemorySkill):
         return [Interference(relation=_RELATIONS[int(p.argmax())], probability=round(float(p.max()), 4)) for p in probs]
 
     # -- recall weighting -----------------------------------------------------------------------
+    def query_vector(self, vector: NDArray[np.float32]) -> NDArray[np.float32]:
+        """``normalize(vector @ W)`` with the trained query adapter (the vector itself without one, or when
+        running with another embedder than the weights were trained with)."""
+        if self.adapter is None:
+            return vector
+        out = self.adapter(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        norm = float(np.linalg.norm(out))
+        return (out / norm).astype(np.float32) if norm > 0 else np.asarray(vector, dtype=np.float32)
+
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         """Recall scores. Before a consolidation pass has embedded a user's sentences the ``weigh`` head
         decides; after it, the ``weigh_sentences`` head, which also reads each memory's best sentence

@@ -17,7 +17,7 @@ rank recall candidates (weigh), whether a user turn corrects the assistant, and 
 into semantic patterns. It holds no user content.
 
 ## Files
-- `model.safetensors`: heads `gate`, `interfere`, `correct`, `weigh`, `weigh_sentences` (float32) and the JSON config
+- `model.safetensors`: heads `gate`, `interfere`, `correct`, `weigh`, `weigh_sentences`, `query` (float32) and the JSON config
   (thresholds, decay schedule, pattern settings, training metrics) in the safetensors metadata.
 - `metrics.json`: the metrics below, machine-readable.
 
@@ -37,6 +37,12 @@ features only; synthetic recall lists were tried and hurt on real dialogue, so w
 **weigh_sentences** — the same questions asked after a consolidation pass, with three more features (the best
 cosine between the question and one of the memory's first-person sentences, its gap to the list's best, and
 whether the memory has sentence vectors); recall uses it once a pass has embedded a user's sentences.
+**query** (with weak labels only) — a 384 × 384 linear map of the question's embedding, fitted so that
+questions land near the turns that answer them (`psm_core/skill/training/adapter.py`: softmax over each
+conversation's turns, pulled towards the identity); recall searches and compares with the mapped vector.
+It applies only with the embedder it was trained with. The recall lists the weigh heads learn from are
+recorded with the adapter fitted on the other half of the training data (cross-fitting), so the rankers see
+the similarities an unseen user's questions get.
 
 ## Metrics (held-out curriculum split and hand-written set; computed by `psm train`)
 ```
