@@ -141,7 +141,9 @@ def test_agent_correction_covers_every_model_call_of_the_corrected_turn(psm: PSM
             ]
         )
     )
-    mw = PSMMemoryMiddleware(psm, user_id="alice", k=3, feedback=handler)  # every fact: this test is about attribution, not ranking
+    mw = PSMMemoryMiddleware(
+        psm, user_id="alice", k=3, feedback=handler
+    )  # every fact: this test is about attribution, not ranking
     agent = create_agent(model, tools=[weather], middleware=[mw], checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "t1"}, "callbacks": [handler, runs]}
     agent.invoke({"messages": [{"role": "user", "content": "What's the weather where I live?"}]}, cfg)

@@ -67,7 +67,11 @@ def _unit() -> Unit:
 
 def test_examples_embed_turns_as_recall_does(embedder: Embedder) -> None:
     (ex,) = adapter_examples([_unit()], embedder.embed)
-    assert ex.user == "u" and ex.turns.shape == (len(TURNS), embedder.dim) and ex.queries.shape == (sum(1 for *_, q in TURNS if q), embedder.dim)
+    assert (
+        ex.user == "u"
+        and ex.turns.shape == (len(TURNS), embedder.dim)
+        and ex.queries.shape == (sum(1 for *_, q in TURNS if q), embedder.dim)
+    )
     assert ex.positives == [[i] for i, (_, _, q) in enumerate(TURNS) if q]
     assert np.allclose(np.linalg.norm(ex.turns, axis=1), 1.0, atol=1e-5)
     # a unit whose questions have no positive turn gives no example
