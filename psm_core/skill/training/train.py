@@ -5,7 +5,8 @@ TrainConfig        seeds, sizes, whether to use weak labels from ../shared/data,
 train(cfg)         → TrainReport: writes model.safetensors, MODEL_CARD.md and metrics.json to cfg.out
 ```
 Order: gate (with a threshold calibrated on data it was not fitted on), interference, correction,
-then recall weighting on candidate lists gathered through the public API with the trained gate.
+the query adapter (weak labels only; cross-fitted in two folds for the lists), then recall weighting
+on candidate lists gathered through the public API with the trained gate.
 Deterministic for a seed on a given machine (torch CPU, two threads).
 """
 
