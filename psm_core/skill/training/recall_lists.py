@@ -2,7 +2,8 @@
 
 ```
 Unit                a user: sessions of events (metadata["unit"] names the benchmark unit) + queries
-RecordingSkill      wraps a skill; each weigh() call is recorded (content-free features, units, scores)
+RecordingSkill      wraps a skill; each weigh() call is recorded (content-free features, units, scores,
+                    each candidate's session and time)
 run_units(...)      observe every unit with a real PSM (temp home), recall every query, return the lists
 curriculum_units / locomo_units / lme_units   builders for the three sources
 ```
@@ -57,6 +58,8 @@ class QueryResult:
     kept_units: set[str] = field(default_factory=set)
     ms: float = 0.0
     sentence_features: NDArray[np.float32] | None = None  # features + SENTENCE_FEATURE_NAMES (None: no candidates)
+    sessions: list[str | None] = field(default_factory=list)  # each candidate's session id
+    times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's observed_at (POSIX s)
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -70,6 +73,7 @@ class RecordingSkill(DelegatingSkill):
         super().__init__(base)
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
         self.last_sentences: NDArray[np.float32] | None = None
+        self.last_places: tuple[list[str | None], NDArray[np.float64]] = ([], np.zeros(0))
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         scores = self.base.weigh(query, candidates, now)
@@ -78,6 +82,10 @@ class RecordingSkill(DelegatingSkill):
         x = weigh_matrix(candidates, now)
         self.last = (x, units, np.asarray(scores, dtype=np.float64), answer)
         self.last_sentences = np.hstack([x, sentence_matrix(candidates)])
+        self.last_places = (
+            [c.record.session_id for c in candidates],
+            np.array([c.record.observed_at.timestamp() for c in candidates], dtype=np.float64),
+        )
         return scores
 
 
@@ -122,6 +130,7 @@ def run_units(
                 for query, gold, info in unit.queries:
                     rec.last = None
                     rec.last_sentences = None
+                    rec.last_places = ([], np.zeros(0))
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
@@ -132,7 +141,7 @@ def run_units(
                     pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
                     out.append(
                         QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
-                                    rec.last_sentences)
+                                    rec.last_sentences, *rec.last_places)
                     )  # fmt: skip
     return out
 
