@@ -34,7 +34,9 @@ def test_rescorings_rank_as_documented() -> None:
     assert lifted[3] == pytest.approx(z[3])  # no neighbour in its session: unchanged
     support = rescorer("session:1")(q)
     assert support[3] - z[3] == pytest.approx(z[3]) and support[0] - z[0] == pytest.approx(np.sort(z[:3])[::-1].mean())
-    for bad in ("nope", "feature:missing", "neighbours:x", "session"):
+    sim = q.features[:, WEIGH_FEATURE_NAMES.index("similarity")]
+    assert np.allclose(rescorer("mix:similarity:0.5")(q), z + 0.5 * (sim - sim.mean()) / sim.std())
+    for bad in ("nope", "feature:missing", "neighbours:x", "session", "mix:similarity", "mix:missing:1"):
         with pytest.raises(ValueError):
             rescorer(bad)
 
@@ -83,6 +85,8 @@ def test_record_and_eval_commands_through_the_real_psm(tmp_path: Path, capsys: p
         main(["lists", "eval", str(out), "--rescore", "bogus"])
     with pytest.raises(SystemExit):
         main(["lists", "record", "--source", "locomo", "--data", str(tmp_path / "missing.json")])
+    with pytest.raises(SystemExit):
+        main(["lists", "eval", str(tmp_path / "missing.npz")])
 
 
 def test_record_longmemeval_sessions(tmp_path: Path) -> None:
