@@ -25,6 +25,7 @@ parameter ``B`` is given):
 | ``neighbours:B`` | z + B · max(0, best z of the candidates just before / after it in its session − z) |
 | ``session:B`` | z + B · mean of the three best z of its session |
 | ``mix:NAME:B`` | z + B · (that feature z-scored per list) |
+| ``mix:NAME:B:L`` | the same, only in lists whose median candidate is longer than ``L`` characters |
 
 Files are ``.npz`` (arrays + a JSON index), by default under ``benchmarks/.cache/lists/``.
 """
@@ -64,6 +65,7 @@ class RecordedList:
     units: list[str]
     sessions: list[str | None]
     times: NDArray[np.float64]
+    lengths: NDArray[np.float64]
 
 
 def record(
@@ -94,7 +96,9 @@ def record(
     results = run_units(units, load_skill(skill, vc), vc, k=ASK_K[source], progress=progress, consolidate=consolidate)
     vc.save()
     return [
-        RecordedList(q.user, q.query, set(q.gold), dict(q.info), q.features, q.scores, list(q.units), list(q.sessions), q.times)
+        RecordedList(
+            q.user, q.query, set(q.gold), dict(q.info), q.features, q.scores, list(q.units), list(q.sessions), q.times, q.lengths
+        )
         for q in results
     ]
 
@@ -116,6 +120,7 @@ def save_lists(path: Path, lists: Sequence[RecordedList], meta: dict[str, Any]) 
         features=np.concatenate([q.features.reshape(len(q.units), n_feat) for q in lists]).astype(np.float32),
         scores=np.concatenate([q.scores for q in lists]).astype(np.float64),
         times=np.concatenate([q.times for q in lists]).astype(np.float64),
+        lengths=np.concatenate([q.lengths for q in lists]).astype(np.float64),
     )
 
 
@@ -123,12 +128,13 @@ def load_lists(path: Path) -> tuple[list[RecordedList], dict[str, Any]]:
     with np.load(path, allow_pickle=False) as z:
         index = json.loads(str(z["index"]))
         off, feats, scores, times = z["offsets"], z["features"], z["scores"], z["times"]
+        lengths = z["lengths"] if "lengths" in z.files else np.zeros(len(scores))
     out = []
     for j, q in enumerate(index["lists"]):
         a, b = int(off[j]), int(off[j + 1])
         out.append(
             RecordedList(q["user"], q["query"], set(q["gold"]), q["info"], feats[a:b], scores[a:b],
-                         index["units"][a:b], index["sessions"][a:b], times[a:b])
+                         index["units"][a:b], index["sessions"][a:b], times[a:b], lengths[a:b])
         )  # fmt: skip
     return out, index["meta"]
 
@@ -184,10 +190,19 @@ def rescorer(spec: str) -> Callable[[RecordedList], NDArray[np.float64]]:
         col = WEIGH_FEATURE_NAMES.index(arg)
         return lambda q: q.features[:, col].astype(np.float64)
     if name == "mix":
-        feature, _, weight = arg.partition(":")
+        feature, _, rest = arg.partition(":")
+        weight, _, longer = rest.partition(":")
         if feature in WEIGH_FEATURE_NAMES:
             col, g = WEIGH_FEATURE_NAMES.index(feature), _number(spec, weight)
-            return lambda q: _z(q.scores.astype(np.float64)) + g * _z(q.features[:, col].astype(np.float64))
+            cut = _number(spec, longer) if longer else -1.0
+
+            def mixed(q: RecordedList) -> NDArray[np.float64]:
+                z = _z(q.scores.astype(np.float64))
+                if len(q.lengths) and float(np.median(q.lengths)) <= cut:
+                    return z
+                return z + g * _z(q.features[:, col].astype(np.float64))
+
+            return mixed
     if name in ("neighbours", "session") and arg:
         beta = _number(spec, arg)
         fn = _neighbours if name == "neighbours" else _session

@@ -19,7 +19,8 @@ def _list(user: str, scores: list[float], units: list[str], sessions: list[str |
     n = len(units)
     feats = np.zeros((n, len(WEIGH_FEATURE_NAMES)), np.float32)
     feats[:, WEIGH_FEATURE_NAMES.index("similarity")] = np.arange(n)[::-1]  # similarity ranks the first unit best
-    return RecordedList(user, "q", gold, {}, feats, np.array(scores, float), units, sessions, np.arange(n, dtype=float))
+    times = np.arange(n, dtype=float)
+    return RecordedList(user, "q", gold, {}, feats, np.array(scores, float), units, sessions, times, np.full(n, 100.0))
 
 
 def test_rescorings_rank_as_documented() -> None:
@@ -36,7 +37,9 @@ def test_rescorings_rank_as_documented() -> None:
     assert support[3] - z[3] == pytest.approx(z[3]) and support[0] - z[0] == pytest.approx(np.sort(z[:3])[::-1].mean())
     sim = q.features[:, WEIGH_FEATURE_NAMES.index("similarity")]
     assert np.allclose(rescorer("mix:similarity:0.5")(q), z + 0.5 * (sim - sim.mean()) / sim.std())
-    for bad in ("nope", "feature:missing", "neighbours:x", "session", "mix:similarity", "mix:missing:1"):
+    assert np.allclose(rescorer("mix:similarity:0.5:99")(q), rescorer("mix:similarity:0.5")(q))  # median 100 > 99
+    assert np.allclose(rescorer("mix:similarity:0.5:100")(q), z)  # not longer than 100: unchanged
+    for bad in ("nope", "mix:similarity:1:x", "feature:missing", "neighbours:x", "session", "mix:similarity", "mix:missing:1"):
         with pytest.raises(ValueError):
             rescorer(bad)
 
@@ -61,6 +64,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert meta["source"] == "locomo" and len(back) == 2
     assert back[0].units == ["D1:1", "D1:2"] and back[0].sessions == ["s", None] and back[0].gold == {"D1:2"}
     assert np.array_equal(back[0].scores, lists[0].scores) and np.array_equal(back[0].features, lists[0].features)
+    assert np.array_equal(back[0].lengths, lists[0].lengths) and np.array_equal(back[0].times, lists[0].times)
     assert back[1].units == [] and back[1].features.shape == (0, len(WEIGH_FEATURE_NAMES))
 
 
@@ -74,7 +78,8 @@ def test_record_and_eval_commands_through_the_real_psm(tmp_path: Path, capsys: p
     assert meta["skill"] == "baseline" and meta["command"].startswith("python -m benchmarks lists record")
     assert len(lists) == 6  # three questions with evidence per conversation
     for q in lists:
-        assert len(q.units) == len(q.sessions) == len(q.times) == len(q.features) == len(q.scores) > 0
+        assert len(q.units) == len(q.sessions) == len(q.times) == len(q.features) == len(q.scores) == len(q.lengths) > 0
+        assert q.lengths.min() >= len("Lovely!")
         assert set(q.units) <= {"D1:1", "D1:2", "D1:3", "D2:1", "D2:2"}
         assert set(q.sessions) <= {"S1", "S2"}
     capsys.readouterr()

@@ -3,7 +3,7 @@
 ```
 Unit                a user: sessions of events (metadata["unit"] names the benchmark unit) + queries
 RecordingSkill      wraps a skill; each weigh() call is recorded (content-free features, units, scores,
-                    each candidate's session and time)
+                    each candidate's session, time and text length)
 run_units(...)      observe every unit with a real PSM (temp home), recall every query, return the lists
 curriculum_units / locomo_units / lme_units   builders for the three sources
 ```
@@ -60,6 +60,7 @@ class QueryResult:
     sentence_features: NDArray[np.float32] | None = None  # features + SENTENCE_FEATURE_NAMES (None: no candidates)
     sessions: list[str | None] = field(default_factory=list)  # each candidate's session id
     times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's observed_at (POSIX s)
+    lengths: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's text length (characters)
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -73,7 +74,7 @@ class RecordingSkill(DelegatingSkill):
         super().__init__(base)
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
         self.last_sentences: NDArray[np.float32] | None = None
-        self.last_places: tuple[list[str | None], NDArray[np.float64]] = ([], np.zeros(0))
+        self.last_places: tuple[list[str | None], NDArray[np.float64], NDArray[np.float64]] = ([], np.zeros(0), np.zeros(0))
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         scores = self.base.weigh(query, candidates, now)
@@ -85,6 +86,7 @@ class RecordingSkill(DelegatingSkill):
         self.last_places = (
             [c.record.session_id for c in candidates],
             np.array([c.record.observed_at.timestamp() for c in candidates], dtype=np.float64),
+            np.array([len(c.record.text) for c in candidates], dtype=np.float64),
         )
         return scores
 
@@ -130,7 +132,7 @@ def run_units(
                 for query, gold, info in unit.queries:
                     rec.last = None
                     rec.last_sentences = None
-                    rec.last_places = ([], np.zeros(0))
+                    rec.last_places = ([], np.zeros(0), np.zeros(0))
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
