@@ -7,7 +7,8 @@
 ``record`` ingests each LoCoMo conversation (or LongMemEval haystack) into a fresh PSM with
 ``psm_core.skill.training.recall_lists.run_units``, asks every question, and keeps each candidate list
 the skill weighed: the content-free features, the skill's scores, and each candidate's unit (LoCoMo
-dia_id, LongMemEval session id), session, time and whether it is gold. No text is kept.
+dia_id, LongMemEval session id), session, time and text length, and the question with its gold units;
+no memory's text is kept.
 ``--consolidate`` records the lists after a consolidation pass (scored by the sentence head); recall
 then also lists a later statement right before the one it updates, which a ranking by the recorded
 scores leaves out (LoCoMo after a pass: 0.8710 by the scores, 0.8714 in the benchmark).
@@ -280,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error(f"data file {data} not found: pass --data PATH to a file of the official format")
         t0 = time.time()
         lists = record(args.source, data, skill=args.skill, consolidate=args.consolidate, limit=args.limit, cache=args.cache)
-        out = args.out or _default_path(args.source, args.skill, args.consolidate)
+        out = (args.out or _default_path(args.source, args.skill, args.consolidate)).with_suffix(".npz")
         command = "python -m benchmarks lists " + " ".join(argv if argv is not None else sys.argv[1:])
         save_lists(out, lists, {"source": args.source, "skill": args.skill, "consolidate": args.consolidate,
                                 "data": str(data), "command": command, "features": list(WEIGH_FEATURE_NAMES)})  # fmt: skip
