@@ -38,7 +38,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,26 +46,13 @@ from numpy.typing import NDArray
 
 from psm_core.skill.mini_features import WEIGH_FEATURE_NAMES
 from psm_core.skill.training import weak
+from psm_core.skill.training.recall_lists import QueryResult
 
-__all__ = ["RecordedList", "evaluate", "load_lists", "main", "record", "rescorer", "save_lists"]
+__all__ = ["evaluate", "load_lists", "main", "record", "rescorer", "save_lists"]
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 SOURCES = ("locomo", "longmemeval")
 ASK_K = {"locomo": 10, "longmemeval": 50}  # the k each benchmark asks recall for (the pool is max(5k, 50))
-
-
-@dataclass
-class RecordedList:
-    user: str
-    query: str
-    gold: set[str]
-    info: dict[str, Any]
-    features: NDArray[np.float32]
-    scores: NDArray[np.float64]
-    units: list[str]
-    sessions: list[str | None]
-    times: NDArray[np.float64]
-    lengths: NDArray[np.float64]
 
 
 def record(
@@ -78,7 +64,7 @@ def record(
     limit: int | None = None,
     cache: Path = CACHE / "skill",
     progress: bool = True,
-) -> list[RecordedList]:
+) -> list[QueryResult]:
     """Candidate lists of every question of ``data`` (LoCoMo or LongMemEval_S, official format)."""
     from psm_core.embeddings import load_embedder
     from psm_core.skill import load_skill
@@ -96,15 +82,10 @@ def record(
     units = units[:limit] if limit else units
     results = run_units(units, load_skill(skill, vc), vc, k=ASK_K[source], progress=progress, consolidate=consolidate)
     vc.save()
-    return [
-        RecordedList(
-            q.user, q.query, set(q.gold), dict(q.info), q.features, q.scores, list(q.units), list(q.sessions), q.times, q.lengths
-        )
-        for q in results
-    ]
+    return results
 
 
-def save_lists(path: Path, lists: Sequence[RecordedList], meta: dict[str, Any]) -> None:
+def save_lists(path: Path, lists: Sequence[QueryResult], meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     n_feat = next((q.features.shape[1] for q in lists if len(q.units)), len(WEIGH_FEATURE_NAMES))
     offsets = np.cumsum([0, *(len(q.units) for q in lists)])
@@ -125,7 +106,7 @@ def save_lists(path: Path, lists: Sequence[RecordedList], meta: dict[str, Any]) 
     )
 
 
-def load_lists(path: Path) -> tuple[list[RecordedList], dict[str, Any]]:
+def load_lists(path: Path) -> tuple[list[QueryResult], dict[str, Any]]:
     with np.load(path, allow_pickle=False) as z:
         index = json.loads(str(z["index"]))
         off, feats, scores, times = z["offsets"], z["features"], z["scores"], z["times"]
@@ -133,9 +114,11 @@ def load_lists(path: Path) -> tuple[list[RecordedList], dict[str, Any]]:
     out = []
     for j, q in enumerate(index["lists"]):
         a, b = int(off[j]), int(off[j + 1])
+        gold, units = set(q["gold"]), index["units"][a:b]
+        positives = np.array([u in gold for u in units], dtype=np.float32)
         out.append(
-            RecordedList(q["user"], q["query"], set(q["gold"]), q["info"], feats[a:b], scores[a:b],
-                         index["units"][a:b], index["sessions"][a:b], times[a:b], lengths[a:b])
+            QueryResult(q["user"], q["query"], gold, q["info"], feats[a:b], units, positives, scores[a:b],
+                        sessions=index["sessions"][a:b], times=times[a:b], lengths=lengths[a:b])
         )  # fmt: skip
     return out, index["meta"]
 
@@ -144,7 +127,7 @@ def _z(s: NDArray[np.float64]) -> NDArray[np.float64]:
     return (s - s.mean()) / (s.std() + 1e-9) if len(s) else s
 
 
-def _session_members(q: RecordedList) -> dict[str | None, list[int]]:
+def _session_members(q: QueryResult) -> dict[str | None, list[int]]:
     """Candidate positions per session, in time order."""
     by: dict[str | None, list[int]] = {}
     for i in sorted(range(len(q.units)), key=lambda i: q.times[i]):
@@ -152,7 +135,7 @@ def _session_members(q: RecordedList) -> dict[str | None, list[int]]:
     return by
 
 
-def _neighbours(q: RecordedList, beta: float) -> NDArray[np.float64]:
+def _neighbours(q: QueryResult, beta: float) -> NDArray[np.float64]:
     z = _z(q.scores.astype(np.float64))
     best = np.full(len(z), -np.inf)
     for sid, members in _session_members(q).items():
@@ -164,7 +147,7 @@ def _neighbours(q: RecordedList, beta: float) -> NDArray[np.float64]:
     return z + beta * lift
 
 
-def _session(q: RecordedList, beta: float) -> NDArray[np.float64]:
+def _session(q: QueryResult, beta: float) -> NDArray[np.float64]:
     z = _z(q.scores.astype(np.float64))
     out = z.copy()
     for sid, members in _session_members(q).items():
@@ -182,7 +165,7 @@ def _number(spec: str, text: str) -> float:
         raise ValueError(f"rescoring {spec!r}: {text!r} is not a number") from None
 
 
-def rescorer(spec: str) -> Callable[[RecordedList], NDArray[np.float64]]:
+def rescorer(spec: str) -> Callable[[QueryResult], NDArray[np.float64]]:
     """The rescoring named by ``spec`` (see the module docstring)."""
     name, _, arg = spec.partition(":")
     if name == "score" and not arg:
@@ -197,7 +180,7 @@ def rescorer(spec: str) -> Callable[[RecordedList], NDArray[np.float64]]:
             col, g = WEIGH_FEATURE_NAMES.index(feature), _number(spec, weight)
             cut = _number(spec, longer) if longer else -1.0
 
-            def mixed(q: RecordedList) -> NDArray[np.float64]:
+            def mixed(q: QueryResult) -> NDArray[np.float64]:
                 z = _z(q.scores.astype(np.float64))
                 if len(q.lengths) and float(np.median(q.lengths)) <= cut:
                     return z
@@ -213,7 +196,7 @@ def rescorer(spec: str) -> Callable[[RecordedList], NDArray[np.float64]]:
     )
 
 
-def _ranked_units(q: RecordedList, scores: NDArray[np.float64], k: int) -> list[str]:
+def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int) -> list[str]:
     out: list[str] = []
     for i in np.argsort(-scores, kind="stable"):
         if q.units[i] not in out:
@@ -228,7 +211,7 @@ def _trained_on(source: str, user: str) -> bool:
 
 
 def evaluate(
-    lists: Sequence[RecordedList], source: str, score: Callable[[RecordedList], NDArray[np.float64]]
+    lists: Sequence[QueryResult], source: str, score: Callable[[QueryResult], NDArray[np.float64]]
 ) -> dict[str, dict[str, float]]:
     """Per split ("held-out", "trained on", "all"): LoCoMo recall@10, or LongMemEval recall_all@5 and recall_any@5."""
     rows: dict[str, list[dict[str, float]]] = {"held-out": [], "trained on": [], "all": []}

@@ -10,17 +10,20 @@ import numpy as np
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.lists import RecordedList, evaluate, load_lists, rescorer, save_lists
+from benchmarks.lists import evaluate, load_lists, rescorer, save_lists
 from psm_core.skill.mini_features import WEIGH_FEATURE_NAMES
+from psm_core.skill.training.recall_lists import QueryResult
 from tests.test_benchmarks import lme_entry, locomo_sample
 
 
-def _list(user: str, scores: list[float], units: list[str], sessions: list[str | None], gold: set[str]) -> RecordedList:
+def _list(user: str, scores: list[float], units: list[str], sessions: list[str | None], gold: set[str]) -> QueryResult:
     n = len(units)
     feats = np.zeros((n, len(WEIGH_FEATURE_NAMES)), np.float32)
     feats[:, WEIGH_FEATURE_NAMES.index("similarity")] = np.arange(n)[::-1]  # similarity ranks the first unit best
     times = np.arange(n, dtype=float)
-    return RecordedList(user, "q", gold, {}, feats, np.array(scores, float), units, sessions, times, np.full(n, 100.0))
+    positives = np.array([u in gold for u in units], dtype=np.float32)
+    return QueryResult(user, "q", gold, {}, feats, units, positives, np.array(scores, float),
+                       sessions=sessions, times=times, lengths=np.full(n, 100.0))  # fmt: skip
 
 
 def test_rescorings_rank_as_documented() -> None:
