@@ -32,6 +32,8 @@ class PSMSettings(BaseSettings):
     | working_window | PSM_WORKING_WINDOW | 20 | turns kept in working memory per session |
     | sensory_window | PSM_SENSORY_WINDOW | 64 | raw events kept in the sensory buffer |
     | exact_search_max | PSM_EXACT_SEARCH_MAX | 50000 | up to this many records per user, recall searches vectors exactly in process; beyond, through Chroma's HNSW index |
+    | rerank | PSM_RERANK | 0 | recall rescores its best N candidates with the cross-encoder (``psm_core.rerank``; ~5 ms a candidate on 2 cores); 0: off |
+    | reranker | PSM_RERANKER | None | the reranker adapter file (default: the shipped one) |
     """
 
     model_config = SettingsConfigDict(env_prefix="PSM_", frozen=True, extra="forbid")
@@ -48,11 +50,18 @@ class PSMSettings(BaseSettings):
     working_window: int = Field(default=20, ge=1)
     sensory_window: int = Field(default=64, ge=1)
     exact_search_max: int = Field(default=50_000, ge=0)
+    rerank: int = Field(default=0, ge=0, le=200)
+    reranker: Path | None = None
 
     @field_validator("home", "model_cache")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return Path(v).expanduser()
+
+    @field_validator("reranker")
+    @classmethod
+    def _expand_optional(cls, v: Path | None) -> Path | None:
+        return Path(v).expanduser() if v is not None else None
 
     @field_validator("chroma_url")
     @classmethod

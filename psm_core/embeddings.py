@@ -16,8 +16,9 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -177,12 +178,17 @@ class OnnxEmbedder(_BaseEmbedder):
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-def _export_onnx(model_dir: Path, cache_dir: Path) -> Path:
-    digest = hashlib.sha256()
+def _export_onnx(model_dir: Path, cache_dir: Path, *, tag: str = "", tweak: Callable[[Any], None] | None = None) -> Path:
+    """Export the transformer in ``model_dir`` (last hidden state) to ONNX under ``cache_dir``, once.
+
+    ``tweak`` edits the loaded torch model before the export (the reranker merges its adapter there);
+    ``tag`` names that edit in the file name, so each variant is exported once.
+    """
+    digest = hashlib.sha256(tag.encode())
     for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
         digest.update(f.name.encode())
         digest.update(str(f.stat().st_size).encode())
-    target = cache_dir / f"{model_dir.name}-{digest.hexdigest()[:12]}.onnx"
+    target = cache_dir / f"{model_dir.name}{'-' + tag if tag else ''}-{digest.hexdigest()[:12]}.onnx"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -200,6 +206,9 @@ def _export_onnx(model_dir: Path, cache_dir: Path) -> Path:
 
         hf_logging.disable_progress_bar()
         model = AutoModel.from_pretrained(str(model_dir)).eval()
+        if tweak is not None:
+            with torch.no_grad():
+                tweak(model)
 
         class _Wrapper(torch.nn.Module):
             def __init__(self, inner: torch.nn.Module) -> None:

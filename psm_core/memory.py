@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
 from psm_core.candidates import gather_candidates, working_candidates
@@ -22,6 +23,7 @@ from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictErr
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
 from psm_core.ordering import LIST_DEPTH, newer_first, updated_by
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
+from psm_core.rerank import rerank_order, rerank_text
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
@@ -280,6 +282,7 @@ class UserMemory:
         include_superseded: bool = False,
         exclude_ids: Iterable[str] = (),
         touch: bool = True,
+        rerank: int | None = None,
     ) -> RecallResult:
         """The ``k`` memories most worth surfacing for ``query`` (hybrid dense + BM25, weighed by the skill).
 
@@ -287,6 +290,8 @@ class UserMemory:
         turns). Superseded facts are left out unless ``include_superseded``; ``exclude_ids`` (e.g. turns
         already in the prompt) are never returned nor counted as recalled. Updates access statistics
         (recall count, last access) unless ``touch=False`` (e.g. for evaluation or previews).
+        ``rerank`` (default: ``settings.rerank``; 0: off) rescores the best ``rerank`` candidates with the
+        cross-encoder (:mod:`psm_core.rerank`) and reorders them; the rest keep the skill's order.
         """
         self._psm._check_open()
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
@@ -294,6 +299,9 @@ class UserMemory:
             raise InvalidInputError(f"k must be a positive int, got {k!r}")
         if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 1):
             raise InvalidInputError(f"token_budget must be a positive int, got {token_budget!r}")
+        depth = self._psm.settings.rerank if rerank is None else rerank
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            raise InvalidInputError(f"rerank must be a non-negative int, got {rerank!r}")
         try:
             wanted = {Tier(t) for t in tiers} if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
         except ValueError as exc:
@@ -313,7 +321,10 @@ class UserMemory:
             if excluded:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
-            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH))
+            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH, depth))
+            cross: dict[int, float] = {}
+            if depth > 1 and len(listed) > 1:
+                scores, listed, cross = self._rerank(q, cands, scores, listed, depth)
             ids = [cands[i].record.id for i in listed]
             links = {r: updated_by(cands[i].record) for r, i in zip(ids, listed)}
             order = [listed[n] for n in newer_first(ids, links)][:k]
@@ -328,6 +339,7 @@ class UserMemory:
                     neighbor_similarity=cands[i].neighbor_similarity,
                     neighbor_lexical=cands[i].neighbor_lexical,
                     speaker_match=cands[i].speaker_match,
+                    rerank_score=cross.get(i),
                 )  # fmt: skip
                 for i in order
             ]
@@ -335,6 +347,21 @@ class UserMemory:
             if touch:
                 self._touch([m.id for m in kept if m.tier is not Tier.WORKING], when)
         return RecallResult(query=q, memories=kept, now=when, tokens=used)
+
+    def _rerank(
+        self, q: str, cands: Sequence[Candidate], scores: NDArray[np.float64], listed: list[int], depth: int
+    ) -> tuple[NDArray[np.float64], list[int], dict[int, float]]:
+        """Reorder the first ``depth`` of ``listed`` by the cross-encoder mixed with the skill's scores; they
+        take the head's scores in their new order, so scores stay best first (a token budget reads them)."""
+        ce = self._psm.cross_encoder
+        head = listed[:depth]
+        logits = ce.score(q, [rerank_text(cands[i].record) for i in head])
+        new = rerank_order(scores[head], logits, ce.weight)
+        values = sorted((float(scores[i]) for i in head), reverse=True)
+        scores = scores.copy()
+        for pos, j in enumerate(new):
+            scores[head[j]] = values[pos]
+        return scores, [head[j] for j in new] + listed[depth:], {head[j]: float(logits[j]) for j in range(len(head))}
 
     def _touch(self, ids: Sequence[str], when: datetime) -> None:
         idx = self._index

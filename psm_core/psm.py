@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # consolidation section (end of PSM)
     from datetime import datetime
 
     from psm_core.consolidation import ConsolidationConfig, Consolidator, PassReport, Worker
+    from psm_core.rerank import CrossEncoder
 
 __all__ = ["PSM"]
 
@@ -80,6 +81,8 @@ class PSM:
         self._consolidation: Consolidator | None = None  # consolidation section (end of PSM)
         self._consolidation_lock = threading.Lock()
         self._erase_hooks.append(self._erase_consolidation)
+        self._cross_encoder: CrossEncoder | None = None
+        self._cross_encoder_lock = threading.Lock()
         logger.info(
             "PSM ready: store=%s skill=%s embedder=%s",
             "server" if self.store.is_server else self.settings.home,
@@ -168,6 +171,17 @@ class PSM:
         return self.embedder.embed(texts)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def cross_encoder(self) -> CrossEncoder:
+        """The reranker's cross-encoder (``settings.reranker`` or the shipped adapter), loaded on first use
+        (the first load exports the merged model to ONNX under ``model_cache``: about 10 s, once)."""
+        with self._cross_encoder_lock:
+            if self._cross_encoder is None:
+                from psm_core.rerank import load_cross_encoder
+
+                self._cross_encoder = load_cross_encoder(self.settings.reranker, self.settings.model_cache / "models")
+            return self._cross_encoder
+
     def _request_flush(self) -> None:
         """Ask the background flusher to write pending access statistics soon."""
         with self._flusher_lock:

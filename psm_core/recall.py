@@ -27,6 +27,7 @@ class ScoredMemory(BaseModel):
     neighbor_similarity: float = 0.0
     neighbor_lexical: float = 0.0
     speaker_match: bool = False
+    rerank_score: float | None = None  # the cross-encoder's logit, when recall reranked this memory
 
     @property
     def id(self) -> str:

@@ -51,6 +51,27 @@ def register(sub: Any) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_train_lora)
 
+    r = sub.add_parser(
+        "train-reranker",
+        help="train the cross-encoder reranker (a low-rank adapter over the packaged MiniLM)",
+        description="Record recall lists of the training split of the development data with the shipped PSM-mini, "
+        "then fit the reranker's adapter and head (psm_core.rerank). The shipped adapter comes from "
+        "`psm train-reranker --out psm_core/skill/weights/reranker.safetensors` with the defaults below.",
+    )
+    r.add_argument("--out", required=True, type=Path, help="adapter file to write (.safetensors)")
+    r.add_argument("--data", type=Path, default=None, help="development data root (default: ../shared/data)")
+    r.add_argument("--lme-questions", type=int, default=None, help="LongMemEval training questions (default: all)")
+    r.add_argument("--top", type=int, default=30, help="negatives come from the skill's best N candidates")
+    r.add_argument("--epochs", type=int, default=2)
+    r.add_argument("--lr", type=float, default=5e-4)
+    r.add_argument("--rank", type=int, default=8)
+    r.add_argument("--weight", type=float, default=0.5, help="mixing weight of the cross-encoder at recall")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--groups", type=Path, default=None, help="JSON file of training groups: read if it exists, else written")
+    r.add_argument("--cache", type=Path, default=None, help="directory to cache embeddings between runs")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_train_reranker)
+
 
 def _train(args: argparse.Namespace) -> int:
     from psm_core.skill.training.train import TrainConfig, train
@@ -80,5 +101,33 @@ def _train_lora(args: argparse.Namespace) -> int:
         args.model, args.out, gguf_file=args.gguf_file, steps=args.steps, examples=args.examples, lr=args.lr,
         rank=args.rank, seed=args.seed, progress=True,
     )  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _train_reranker(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from psm_core.embeddings import load_embedder
+    from psm_core.skill.training.rerank import RerankConfig, RerankGroup, train_reranker, weak_label_groups
+
+    progress = not args.no_progress
+    if args.groups is not None and args.groups.exists():
+        groups = [RerankGroup(**g) for g in json.loads(args.groups.read_text())]
+    else:
+        embedder: Any = load_embedder()
+        if args.cache is not None:
+            from psm_core.skill.training.vectors import VectorCache
+
+            embedder = VectorCache(embedder, args.cache)
+        groups = weak_label_groups(embedder, data=args.data, lme_questions=args.lme_questions, top=args.top, progress=progress)
+        if args.cache is not None:
+            embedder.save()
+        if args.groups is not None:
+            args.groups.parent.mkdir(parents=True, exist_ok=True)
+            args.groups.write_text(json.dumps([asdict(g) for g in groups]))
+    cfg = RerankConfig(epochs=args.epochs, lr=args.lr, rank=args.rank, weight=args.weight, seed=args.seed)
+    summary = train_reranker(groups, args.out, cfg, progress=progress)
+    print(f"reranker adapter written to {args.out}")
     print(json.dumps(summary, indent=2))
     return 0

@@ -61,6 +61,7 @@ class QueryResult:
     sessions: list[str | None] = field(default_factory=list)  # each candidate's session id
     times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's observed_at (POSIX s)
     lengths: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's text length (characters)
+    texts: list[str] = field(default_factory=list)  # each candidate as the reranker reads it (only with keep_texts)
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -68,10 +69,13 @@ class QueryResult:
 
 
 class RecordingSkill(DelegatingSkill):
-    """Delegates to ``base``; remembers the candidates and scores of the last ``weigh``."""
+    """Delegates to ``base``; remembers the candidates and scores of the last ``weigh`` (and, with
+    ``keep_texts``, each candidate as :func:`psm_core.rerank.rerank_text` renders it)."""
 
-    def __init__(self, base: MemorySkill) -> None:
+    def __init__(self, base: MemorySkill, keep_texts: bool = False) -> None:
         super().__init__(base)
+        self.keep_texts = keep_texts
+        self.last_texts: list[str] = []
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
         self.last_sentences: NDArray[np.float32] | None = None
         self.last_places: tuple[list[str | None], NDArray[np.float64], NDArray[np.float64]] = ([], np.zeros(0), np.zeros(0))
@@ -88,6 +92,10 @@ class RecordingSkill(DelegatingSkill):
             np.array([c.record.observed_at.timestamp() for c in candidates], dtype=np.float64),
             np.array([len(c.record.text) for c in candidates], dtype=np.float64),
         )
+        if self.keep_texts:
+            from psm_core.rerank import rerank_text
+
+            self.last_texts = [rerank_text(c.record) for c in candidates]
         return scores
 
 
@@ -101,12 +109,14 @@ def run_units(
     progress: bool = False,
     desc: str = "recall lists",
     consolidate: bool = False,
+    keep_texts: bool = False,
 ) -> list[QueryResult]:
     """Ingest each unit into a fresh PSM (one user each) and record a candidate list per query
-    (after a consolidation pass over the unit with ``consolidate``: lists with sentence features)."""
+    (after a consolidation pass over the unit with ``consolidate``: lists with sentence features;
+    with ``keep_texts`` the candidates' texts too, for training the reranker)."""
     from psm_core.psm import PSM
 
-    rec = RecordingSkill(skill)
+    rec = RecordingSkill(skill, keep_texts=keep_texts)
     out: list[QueryResult] = []
     with tempfile.TemporaryDirectory(prefix="psm-lists-") as tmp:
         with PSM(PSMSettings(home=home or Path(tmp)), embedder=embedder, skill=rec) as psm:
@@ -133,6 +143,7 @@ def run_units(
                     rec.last = None
                     rec.last_sentences = None
                     rec.last_places = ([], np.zeros(0), np.zeros(0))
+                    rec.last_texts = []
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
@@ -143,7 +154,7 @@ def run_units(
                     pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
                     out.append(
                         QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
-                                    rec.last_sentences, *rec.last_places)
+                                    rec.last_sentences, *rec.last_places, list(rec.last_texts))
                     )  # fmt: skip
     return out
 

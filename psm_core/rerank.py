@@ -1,0 +1,150 @@
+"""Cross-encoder reranking of recall's best candidates (opt-in: ``PSMSettings(rerank=N)``).
+
+```
+CrossEncoder(adapter)      all-MiniLM-L6-v2 (the packaged embedder's weights) + a low-rank adapter and a
+                           linear head; merged once, exported to ONNX under model_cache, run with onnxruntime
+  .score(query, texts)     one relevance logit per text: float32 [n]
+rerank_order(scores, ce, weight)   the new order of a list: z(score) + weight · z(ce)
+rerank_text(record)        a memory as the cross-encoder reads it ("speaker: text" for named speakers)
+```
+The skill ranks every candidate from content-free features; the cross-encoder reads the question and
+one memory together, so it sees what a bag of features cannot (who did what, which of two similar
+turns answers). It costs one transformer pass per pair, so it rescores only the top ``N`` of a list.
+The shipped adapter (``psm_core/skill/weights/reranker.safetensors``, about 1 MB) is trained by
+``psm train-reranker`` (``psm_core.skill.training.rerank``); its metadata holds the base model, rank,
+input length and the mixing weight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from psm_core.embeddings import _export_onnx, _threads, resolve_model_path
+from psm_core.errors import ConfigurationError
+from psm_core.types import MemoryRecord
+
+__all__ = ["DEFAULT_ADAPTER", "CrossEncoder", "load_cross_encoder", "rerank_order", "rerank_text"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ADAPTER = Path(__file__).resolve().parent / "skill" / "weights" / "reranker.safetensors"
+_GENERIC_ROLES = ("", "user", "assistant", "system", "human", "ai")
+
+
+def rerank_text(record: MemoryRecord) -> str:
+    """``record`` as the cross-encoder reads it: ``"<speaker>: <text>"`` for a named speaker, else the text."""
+    role = (record.role or "").strip()
+    return f"{role}: {record.text}" if role.lower() not in _GENERIC_ROLES else record.text
+
+
+def _z(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def rerank_order(scores: ArrayLike, ce: ArrayLike, weight: float) -> list[int]:
+    """Positions of a best-first list in their new order: by z(score) + ``weight`` · z(ce), both z-scored
+    over the list (stable: ties keep the skill's order)."""
+    s = np.asarray(scores, dtype=np.float64)
+    c = np.asarray(ce, dtype=np.float64)
+    if s.shape != c.shape:
+        raise ValueError(f"scores and cross-encoder scores differ in length: {s.shape} vs {c.shape}")
+    mixed = _z(s) + weight * _z(c)
+    return [int(i) for i in np.argsort(-mixed, kind="stable")]
+
+
+def read_adapter(path: Path) -> tuple[dict[str, NDArray[np.float32]], dict[str, Any]]:
+    """The tensors and metadata (JSON-decoded values) of an adapter file."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise ConfigurationError(f"reranker adapter {path} not found (train one with `psm train-reranker`)")
+    with safe_open(str(path), framework="numpy") as f:
+        raw = f.metadata() or {}
+    meta = {k: json.loads(v) for k, v in raw.items()}
+    for key in ("base", "rank", "alpha", "max_length", "weight", "targets"):
+        if key not in meta:
+            raise ConfigurationError(f"reranker adapter {path} lacks metadata {key!r}")
+    return {k: v.astype(np.float32) for k, v in load_file(str(path)).items()}, meta
+
+
+def merge_adapter(model: Any, tensors: dict[str, NDArray[np.float32]], meta: dict[str, Any]) -> None:
+    """Add each low-rank update (alpha / rank · B @ A) to the matching linear weight of ``model`` (torch)."""
+    import torch
+
+    scale = float(meta["alpha"]) / float(meta["rank"])
+    modules = dict(model.named_modules())
+    names = sorted({k.rsplit(".", 1)[0] for k in tensors if k.endswith(".lora_A")})
+    if not names:
+        raise ConfigurationError("reranker adapter holds no low-rank updates")
+    for name in names:
+        layer = modules.get(name)
+        if layer is None or not isinstance(layer, torch.nn.Linear):
+            raise ConfigurationError(f"reranker adapter updates {name!r}, which is not a linear layer of the base model")
+        delta = scale * tensors[f"{name}.lora_B"] @ tensors[f"{name}.lora_A"]
+        layer.weight.add_(torch.from_numpy(delta).to(layer.weight.dtype))
+
+
+class CrossEncoder:
+    """Scores (question, memory) pairs; see the module docstring. Thread-safe for ``score``."""
+
+    def __init__(self, adapter: Path | None = None, cache_dir: Path | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.adapter = Path(adapter or DEFAULT_ADAPTER)
+        tensors, meta = read_adapter(self.adapter)
+        self.meta = meta
+        self.weight = float(meta["weight"])
+        base = resolve_model_path(str(meta["base"]))
+        tag = "rerank-" + hashlib.sha256(self.adapter.read_bytes()).hexdigest()[:12]
+        cache = Path(cache_dir or Path("~/.cache/psm/models").expanduser())
+        onnx_path = _export_onnx(base, cache, tag=tag, tweak=lambda m: merge_adapter(m, tensors, meta))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = _threads()
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._tok = Tokenizer.from_file(str(base / "tokenizer.json"))
+        self._tok.enable_truncation(int(meta["max_length"]), strategy="longest_first")
+        self._tok.enable_padding()
+        self._head_w = tensors["head.weight"].reshape(-1).astype(np.float32)
+        self._head_b = float(tensors["head.bias"].reshape(-1)[0])
+        self._lock = threading.Lock()
+
+    def score(self, query: str, texts: Sequence[str]) -> NDArray[np.float32]:
+        """One relevance logit per text (higher: more likely to answer ``query``)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:  # tokenizer padding state is shared
+            enc = self._tok.encode_batch([(query, t) for t in texts])
+        ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+        types = np.asarray([e.type_ids for e in enc], dtype=np.int64)
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+        return (pooled @ self._head_w + self._head_b).astype(np.float32)
+
+
+_SHARED: dict[tuple[str, str], CrossEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def load_cross_encoder(adapter: Path | None = None, cache_dir: Path | None = None) -> CrossEncoder:
+    """The :class:`CrossEncoder` for ``adapter`` (default: the shipped one), loaded once per process."""
+    key = (str(adapter or DEFAULT_ADAPTER), str(cache_dir))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = CrossEncoder(adapter, cache_dir)
+        return _SHARED[key]

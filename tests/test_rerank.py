@@ -1,0 +1,119 @@
+"""The cross-encoder reranker: training writes an adapter that inference reproduces, the shipped adapter
+ranks an answer above a distractor, and recall reranks its head through the public API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from psm_core import PSM, PSMSettings
+from psm_core.errors import ConfigurationError, InvalidInputError
+from psm_core.rerank import DEFAULT_ADAPTER, CrossEncoder, load_cross_encoder, read_adapter, rerank_order
+from psm_core.skill.training.recall_lists import QueryResult
+from psm_core.skill.training.rerank import RerankConfig, RerankGroup, groups_from_lists, train_reranker
+
+
+def test_rerank_order_mixes_z_scores() -> None:
+    # the skill's order alone at weight 0; the cross-encoder's alone when it dominates
+    assert rerank_order([3.0, 2.0, 1.0], [0.0, 0.0, 9.0], 0.0) == [0, 1, 2]
+    assert rerank_order([3.0, 2.0, 1.0], [0.0, 0.0, 9.0], 10.0) == [2, 0, 1]
+    assert rerank_order([1.0, 1.0], [5.0, 5.0], 0.5) == [0, 1]  # ties keep the skill's order
+    with pytest.raises(ValueError):
+        rerank_order([1.0], [1.0, 2.0], 0.5)
+
+
+def test_groups_from_lists_pairs_each_positive_with_non_gold_negatives() -> None:
+    r = QueryResult(
+        user="u", query="q?", gold={"a", "b"}, info={}, features=np.zeros((4, 1), np.float32),
+        units=["a", "b", "c", "d"], positives=np.array([1, 0, 0, 0], np.float32),
+        scores=np.array([0.1, 0.9, 0.5, 0.3]), texts=["A", "B", "C", "D"],
+    )  # fmt: skip
+    groups = groups_from_lists([r], top=2)
+    assert [(g.query, g.positive) for g in groups] == [("q?", "A")]
+    assert groups[0].negatives == ["C"]  # top 2 by score: B (gold unit, not a positive) and C
+    with pytest.raises(ValueError, match="keep_texts"):
+        groups_from_lists([QueryResult("u", "q", {"a"}, {}, np.zeros((1, 1), np.float32), ["a"], np.ones(1, np.float32), np.ones(1))])
+
+
+def test_trained_adapter_is_reproduced_by_the_onnx_cross_encoder(tmp_path: Path) -> None:
+    """A tiny adapter trained for real; the merged ONNX model scores as the torch LoRA model learned."""
+    groups = [
+        RerankGroup("Where does Mia live?", "Mia: I moved to Lisbon last spring.", ["I had pasta tonight.", "The game was fun."]),
+        RerankGroup("What does Tom play?", "Tom: I play the cello in an orchestra.", ["It rained all day.", "My cat is asleep."]),
+    ]
+    out = tmp_path / "adapter.safetensors"
+    summary = train_reranker(groups, out, RerankConfig(epochs=3, batch_groups=2, negatives=2, warmup=1, lr=3e-3))
+    assert summary["steps"] == 3 and out.stat().st_size < 3_000_000
+    tensors, meta = read_adapter(out)
+    assert meta["rank"] == 8 and any(k.endswith("lora_B") for k in tensors)
+    assert any(np.abs(v).max() > 0 for k, v in tensors.items() if k.endswith("lora_B"))  # the adapter moved
+
+    ce = CrossEncoder(out, cache_dir=tmp_path / "models")
+    texts = [groups[0].positive, *groups[0].negatives]
+    onnx_scores = ce.score(groups[0].query, texts)
+
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    from psm_core.embeddings import resolve_model_path
+    from psm_core.rerank import merge_adapter
+
+    base = resolve_model_path("default")
+    model = AutoModel.from_pretrained(str(base)).eval()
+    with torch.no_grad():
+        merge_adapter(model, tensors, meta)
+        tok = Tokenizer.from_file(str(base / "tokenizer.json"))
+        tok.enable_truncation(128, strategy="longest_first")
+        tok.enable_padding()
+        enc = tok.encode_batch([(groups[0].query, t) for t in texts])
+        ids, mask = torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])
+        states = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.tensor([e.type_ids for e in enc])).last_hidden_state
+        pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        torch_scores = (pooled.numpy() @ tensors["head.weight"].reshape(-1) + tensors["head.bias"][0]).astype(np.float32)
+    np.testing.assert_allclose(onnx_scores, torch_scores, rtol=1e-3, atol=1e-3)
+    assert ce.score("q", []).shape == (0,)
+
+
+def test_missing_adapter_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="psm train-reranker"):
+        CrossEncoder(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.skipif(not DEFAULT_ADAPTER.exists(), reason="no shipped reranker adapter")
+def test_shipped_cross_encoder_prefers_the_answer() -> None:
+    ce = load_cross_encoder()
+    q = "What instrument does Tom play?"
+    texts = ["Tom: I had a long day at work and then cooked dinner.", "Tom: I've been practising the cello every evening."]
+    s = ce.score(q, texts)
+    assert s[1] > s[0]
+
+
+@pytest.mark.skipif(not DEFAULT_ADAPTER.exists(), reason="no shipped reranker adapter")
+def test_recall_reranks_its_head(tmp_path: Path) -> None:
+    t0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    turns = [
+        "I went hiking with my dog on Saturday.", "My sister Mia moved to Lisbon in March.",
+        "We watched a movie about Lisbon's history.", "Work has been busy with the new project.",
+        "Mia says the food in Lisbon is amazing.", "I'm thinking about learning Portuguese.",
+        "My favourite dish is grilled sardines.", "The weather was rainy all week.",
+    ]  # fmt: skip
+    with PSM(PSMSettings(home=tmp_path / "home", rerank=5)) as psm:
+        mem = psm.for_user("alice")
+        for i, t in enumerate(turns):
+            mem.observe(t, role="user", session_id="s1", timestamp=t0 + timedelta(minutes=i))
+        plain = mem.recall("Where did my sister move?", k=8, rerank=0, touch=False)
+        ranked = mem.recall("Where did my sister move?", k=8, touch=False)
+        assert all(m.rerank_score is None for m in plain.memories)
+        head = ranked.memories[:5]
+        assert all(m.rerank_score is not None for m in head)
+        assert all(m.rerank_score is None for m in ranked.memories[5:])
+        assert {m.id for m in head} == {m.id for m in plain.memories[:5]}  # only the head is reordered
+        scores = [m.score for m in ranked.memories]
+        assert scores == sorted(scores, reverse=True)  # scores stay best first (token budgets read them)
+        assert "Lisbon" in ranked.memories[0].text and "Mia" in ranked.memories[0].text
+        with pytest.raises(InvalidInputError, match="rerank"):
+            mem.recall("x", rerank=-1)
