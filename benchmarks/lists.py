@@ -64,8 +64,10 @@ def record(
     limit: int | None = None,
     cache: Path = CACHE / "skill",
     progress: bool = True,
+    keep_texts: bool = False,
 ) -> list[QueryResult]:
-    """Candidate lists of every question of ``data`` (LoCoMo or LongMemEval_S, official format)."""
+    """Candidate lists of every question of ``data`` (LoCoMo or LongMemEval_S, official format); with
+    ``keep_texts`` each candidate's text as the reranker reads it (in memory only: never saved)."""
     from psm_core.embeddings import load_embedder
     from psm_core.skill import load_skill
     from psm_core.skill.training.recall_lists import lme_units, locomo_units, run_units
@@ -80,7 +82,9 @@ def record(
         entries = sorted(weak.load_longmemeval(data), key=lambda e: e["question_id"])
         units = lme_units(entries, answer_turns_only=False)
     units = units[:limit] if limit else units
-    results = run_units(units, load_skill(skill, vc), vc, k=ASK_K[source], progress=progress, consolidate=consolidate)
+    results = run_units(
+        units, load_skill(skill, vc), vc, k=ASK_K[source], progress=progress, consolidate=consolidate, keep_texts=keep_texts
+    )
     vc.save()
     return results
 

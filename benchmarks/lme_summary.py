@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks.metrics import mean
 from benchmarks.plots import recall_curves
 from benchmarks.report import aggregate, environment, fmt, md_table
-from benchmarks.summary import publish
+from benchmarks.summary import PSM_SYSTEMS, publish
 
 __all__ = ["finish"]
 
@@ -82,7 +82,7 @@ def finish(
         f"gate: {answers_dropped} of {answer_turns}; gold sessions with nothing stored: {fully}. Ingestion "
         f"{psm_info['ingest_ms_per_turn']:.2f} ms/turn (embeddings from the disk cache when warm). Questions whose "
         f"top {50} items reached fewer than 10 sessions: "
-        + ", ".join(f"{s} {n}" for s, n in short.items() if s in ("vectors-turns", "psm", "psm+consolidation"))
+        + ", ".join(f"{s} {n}" for s, n in short.items() if s in ("vectors-turns", *PSM_SYSTEMS))
         + f". Skill: {info['skill']}. Evaluated {len(rows)} of {info['scorable']} scorable questions"
         + (f" (--limit {args.limit}, evenly spaced)." if args.limit else ".")
     )
@@ -136,7 +136,7 @@ def _splits(rows: Sequence[Mapping[str, Any]], systems: Sequence[str], skill: st
 def _targets(agg: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     vt = (agg.get("vectors") or {}).get("all", {}).get("tokens@10")
-    for s in ("psm", "psm+consolidation"):
+    for s in PSM_SYSTEMS:
         a = agg.get(s)
         if not a:
             continue

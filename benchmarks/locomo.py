@@ -36,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skill", default=None, help="PSM skill (default: the product default)")
     p.add_argument("--accumulate", action="store_true", help="let recall access statistics accumulate across questions")
     p.add_argument("--out", default="locomo", help="result file stem (default: locomo)")
+    p.add_argument(
+        "--rerank", type=int, default=0, metavar="N",
+        help="also run psm+rerank (and psm+consolidation+rerank): recall(rerank=N), the cross-encoder over the top N",
+    )  # fmt: skip
 
 
 def _line(t: Any) -> str:
@@ -129,6 +133,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                         rec["systems"][system.name] = {**score_hits({k: hits[:k] for k in KS}, q.evidence, q.answer), "ms": ms}
                     raw_tokens = rec["systems"]["vectors"]["tokens@10"]
                     rec["systems"]["psm"] = _ask_psm(psm, user, q.question, q.evidence, q.answer, raw_tokens)
+                    if args.rerank:
+                        rec["systems"]["psm+rerank"] = _ask_psm(
+                            psm, user, q.question, q.evidence, q.answer, raw_tokens, rerank=args.rerank
+                        )
                     conv_qs.append(rec)
                     bar.update(1)
                 if psm.can_consolidate:
@@ -137,28 +145,40 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                     for q, rec in zip(conv.questions, conv_qs):
                         raw_tokens = rec["systems"]["vectors"]["tokens@10"]
                         rec["systems"]["psm+consolidation"] = _ask_psm(psm, user, q.question, q.evidence, q.answer, raw_tokens)
+                        if args.rerank:
+                            rec["systems"]["psm+consolidation+rerank"] = _ask_psm(
+                                psm, user, q.question, q.evidence, q.answer, raw_tokens, rerank=args.rerank
+                            )
                 questions.extend(conv_qs)
             bar.close()
             info["psm_restore_ms"] = psm.restore_ms
         finally:
             vec.close()
             psm.close()
-    return finish_locomo(args, command, questions, info, SYSTEMS, KS)
+    info["rerank"] = args.rerank
+    return finish_locomo(args, command, questions, info, systems_for(args.rerank), KS)
 
 
-def _ask_psm(psm: Any, user: str, question: str, evidence: Sequence[str], answer: str, raw_tokens: int) -> dict[str, Any]:
+def systems_for(rerank: int) -> tuple[str, ...]:
+    """The systems of a run: the reranked PSM systems only with ``--rerank``."""
+    return SYSTEMS + (("psm+rerank", "psm+consolidation+rerank") if rerank else ())
+
+
+def _ask_psm(
+    psm: Any, user: str, question: str, evidence: Sequence[str], answer: str, raw_tokens: int, rerank: int | None = None
+) -> dict[str, Any]:
     """PSM at each k, and at the raw store's context size: ``recall(k=50, token_budget=...)`` sized so
     the injected block (header included) is no larger than the raw vector store's at k=10."""
     hits_by_k: dict[int, list[Hit]] = {}
     ms10 = 0.0
     for k in KS:
-        hits, ms = psm.recall(user, question, k)
+        hits, ms = psm.recall(user, question, k, rerank=rerank)
         hits_by_k[k] = hits
         if k == 10:
             ms10 = ms
     # the budget counts rendered lines (ceil(chars / 4) each); keep room for the header and newlines
     budget = max(1, raw_tokens - count_tokens(CONTEXT_HEADER) - 3)
-    fitted, _ = psm.recall(user, question, max(KS), token_budget=budget)
+    fitted, _ = psm.recall(user, question, max(KS), token_budget=budget, rerank=rerank)
     psm.restore(user)
     out = {**score_hits(hits_by_k, evidence, answer), "ms": ms10}
     at_raw = score_hits({len(fitted): fitted}, evidence, answer)

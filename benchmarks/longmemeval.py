@@ -47,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skill", default=None, help="PSM skill (default: the product default)")
     p.add_argument("--accumulate", action="store_true", help="(single query per user: no effect; kept for symmetry)")
     p.add_argument("--out", default="longmemeval", help="result file stem (default: longmemeval)")
+    p.add_argument(
+        "--rerank", type=int, default=0, metavar="N",
+        help="also run psm+rerank (and psm+consolidation+rerank): recall(rerank=N), the cross-encoder over the top N",
+    )  # fmt: skip
 
 
 def select(questions: Sequence[LmeQuestion], limit: int | None) -> list[LmeQuestion]:
@@ -108,15 +112,19 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         info.update(skill=psm.skill_name, consolidation_available=psm.can_consolidate, bm25_stemmer=bm25.stemmed)
         try:
             for q in tqdm(qs, desc="longmemeval", unit="q", disable=None):
-                rows.append(_question(q, bm25, vec, vturns, psm, info))
+                rows.append(_question(q, bm25, vec, vturns, psm, info, args.rerank))
         finally:
             vec.close()
             vturns.close()
             psm.close()
-    return finish(args, command, rows, info, SYSTEMS, KS)
+    info["rerank"] = args.rerank
+    systems = SYSTEMS + (("psm+rerank", "psm+consolidation+rerank") if args.rerank else ())
+    return finish(args, command, rows, info, systems, KS)
 
 
-def _question(q: LmeQuestion, bm25: Any, vec: Any, vturns: Any, psm: Any, info: dict[str, Any]) -> dict[str, Any]:
+def _question(
+    q: LmeQuestion, bm25: Any, vec: Any, vturns: Any, psm: Any, info: dict[str, Any], rerank: int = 0
+) -> dict[str, Any]:
     sessions = [s for s in q.sessions if s.user_turns]
     docs = [Doc(s.user_doc, _line(s.date, s.user_doc), (s.sid,)) for s in sessions]
     turn_docs = [Doc(t.text, _line(t.time, t.text), (s.sid,)) for s in sessions for t in s.user_turns]
@@ -152,6 +160,10 @@ def _question(q: LmeQuestion, bm25: Any, vec: Any, vturns: Any, psm: Any, info: 
     hits, ms = psm.recall(user, q.question, DEPTH, now=q.date)
     psm.restore(user)
     rec["systems"]["psm"] = {**score_sessions(hits, q.gold, n), "ms": ms}
+    if rerank:
+        hits, ms = psm.recall(user, q.question, DEPTH, now=q.date, rerank=rerank)
+        psm.restore(user)
+        rec["systems"]["psm+rerank"] = {**score_sessions(hits, q.gold, n), "ms": ms}
     stored_by_session: dict[str, int] = {}
     for r in psm.memory(user).records():
         sid = str(r.metadata.get("session_id"))
@@ -167,6 +179,10 @@ def _question(q: LmeQuestion, bm25: Any, vec: Any, vturns: Any, psm: Any, info: 
         hits, ms = psm.recall(user, q.question, DEPTH, now=q.date)
         psm.restore(user)
         rec["systems"]["psm+consolidation"] = {**score_sessions(hits, q.gold, n), "ms": ms}
+        if rerank:
+            hits, ms = psm.recall(user, q.question, DEPTH, now=q.date, rerank=rerank)
+            psm.restore(user)
+            rec["systems"]["psm+consolidation+rerank"] = {**score_sessions(hits, q.gold, n), "ms": ms}
     info["per_question"].append(pq)
     psm.erase(user)
     return rec

@@ -135,12 +135,13 @@ class PsmSystem:
         return tuple(dedupe(out))
 
     def recall(
-        self, user: str, query: str, k: int, now: datetime | None = None, token_budget: int | None = None
-    ) -> tuple[list[Hit], float]:
-        """``mem.recall(query, k=k, token_budget=...)`` as hits, and its latency in ms."""
+        self, user: str, query: str, k: int, now: datetime | None = None, token_budget: int | None = None,
+        rerank: int | None = None,
+    ) -> tuple[list[Hit], float]:  # fmt: skip
+        """``mem.recall(query, k=k, token_budget=..., rerank=...)`` as hits, and its latency in ms."""
         mem = self.memory(user)
         t0 = time.perf_counter()
-        res = mem.recall(query, k=k, now=now, token_budget=token_budget)
+        res = mem.recall(query, k=k, now=now, token_budget=token_budget, rerank=rerank)
         ms = (time.perf_counter() - t0) * 1000.0
         self._touched.setdefault(user, set()).update(res.ids)
         return [Hit(self.units_of(mem, m.record), m.render(), m.tier.value) for m in res.memories], ms

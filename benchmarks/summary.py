@@ -54,9 +54,10 @@ def finish_locomo(
     agg = {s: aggregate(questions, s, keys, "category") for s in systems}
     turns = _sum_info(info, "turns")
     stored = _sum_info(info, "psm_stored")
-    records = {"bm25": turns, "vectors": turns, "psm": stored}
+    records = {"bm25": turns, "vectors": turns, "psm": stored, "psm+rerank": stored}
     if info["consolidation"]:
         records["psm+consolidation"] = sum(sum(c["tiers"].values()) for c in info["consolidation"])
+        records["psm+consolidation+rerank"] = records["psm+consolidation"]
     per_turn: dict[str, float] = {}
     for s in ("bm25", "vectors", "psm"):
         per_turn[s] = sum(c["index_ms_per_turn"][s] * c["turns"] for c in info["conversations"]) / max(1, turns)
@@ -177,10 +178,13 @@ def _locomo_splits(questions: Sequence[Mapping[str, Any]], systems: Sequence[str
     return md_table(["R@10", *cols], rows) + note, out
 
 
+PSM_SYSTEMS = ("psm", "psm+consolidation", "psm+rerank", "psm+consolidation+rerank")
+
+
 def _locomo_targets(agg: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     bm = agg.get("bm25") or {}
-    for s in ("psm", "psm+consolidation"):
+    for s in PSM_SYSTEMS:
         a = agg.get(s)
         if not a:
             continue

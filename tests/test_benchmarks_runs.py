@@ -93,6 +93,21 @@ def test_locomo_and_diagnose_commands_on_a_tiny_file(tmp_path: Path, capsys: pyt
     assert rc == 0 and (out / "lc_diagnosis_psm_vs_bm25.md").exists()
 
 
+def test_rerank_probe_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([locomo_sample("conv-a"), locomo_sample("conv-b")]))
+    out = tmp_path / "res"
+    rc = main(["rerank_probe", "--source", "locomo", "--data", str(data), "--depths", "3,5", "--weights", "0.5", "--out-dir", str(out)])
+    assert rc == 0
+    summary = json.loads((out / "rerank_probe_locomo.json").read_text())
+    names = [r["rescoring"] for r in summary["rows"]]
+    assert names[0].startswith("skill") and "rerank N=5 B=0.5" in names and len(names) == 5
+    for r in summary["rows"]:
+        assert 0.0 <= r["all recall@10"] <= 1.0
+    assert set(summary["ms_per_recall"]) == {"3", "5"} or set(summary["ms_per_recall"]) == {3, 5}
+    assert "rerank N=3" in capsys.readouterr().out
+
+
 def test_longmemeval_and_latency_commands_on_a_tiny_file(tmp_path: Path) -> None:
     entries = [lme_entry(f"q{i}") for i in range(2)] + [lme_entry("q_abs")]
     for n, e in enumerate(entries):
@@ -103,10 +118,10 @@ def test_longmemeval_and_latency_commands_on_a_tiny_file(tmp_path: Path) -> None
     with gzip.open(data, "wt") as f:
         json.dump(entries, f)
     out = tmp_path / "res"
-    assert main(["longmemeval", "--data", str(data), "--skill", "baseline", "--out-dir", str(out), "--out", "lme"]) == 0
+    assert main(["longmemeval", "--data", str(data), "--skill", "baseline", "--out-dir", str(out), "--out", "lme", "--rerank", "3"]) == 0
     summary = json.loads((out / "lme.json").read_text())
-    assert summary["questions"] == 2 and summary["info"]["scorable"] == 2
-    for system in ("bm25", "vectors", "vectors-turns", "psm"):
+    assert summary["questions"] == 2 and summary["info"]["scorable"] == 2 and summary["info"]["rerank"] == 3
+    for system in ("bm25", "vectors", "vectors-turns", "psm", "psm+rerank", "psm+consolidation+rerank"):
         assert summary["systems"][system]["all"]["recall_any@10"] == 1.0  # 3 sessions: all in the top 10
     assert summary["psm_gate"]["answer_turns"] == 2
     args = ["latency", "--data", str(data), "--locomo", str(tmp_path / "none.json"), "--sizes", "10,20", "--ops", "2",
