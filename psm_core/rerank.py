@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,12 +122,33 @@ class CrossEncoder:
         self._head_w = tensors["head.weight"].reshape(-1).astype(np.float32)
         self._head_b = float(tensors["head.bias"].reshape(-1)[0])
         self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def score(self, query: str, texts: Sequence[str]) -> NDArray[np.float32]:
-        """One relevance logit per text (higher: more likely to answer ``query``)."""
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        with self._lock:  # tokenizer padding state is shared
+        """One relevance logit per text (higher: more likely to answer ``query``). The last few thousand
+        pairs are cached, so asking the same question again (another ``k``, a token budget) is free."""
+        out = np.zeros(len(texts), dtype=np.float32)
+        todo: list[int] = []
+        with self._lock:
+            for i, t in enumerate(texts):
+                hit = self._cache.get((query, t))
+                if hit is None:
+                    todo.append(i)
+                else:
+                    self._cache.move_to_end((query, t))
+                    out[i] = hit
+        if todo:
+            fresh = self._score([texts[i] for i in todo], query)
+            with self._lock:
+                for i, v in zip(todo, fresh):
+                    out[i] = v
+                    self._cache[(query, texts[i])] = float(v)
+                while len(self._cache) > _CACHE_PAIRS:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _score(self, texts: Sequence[str], query: str) -> NDArray[np.float32]:
+        with self._lock:  # one tokenizer, shared
             enc = self._tok.encode_batch([(query, t) for t in texts])
         ids = np.asarray([e.ids for e in enc], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
@@ -137,6 +159,7 @@ class CrossEncoder:
         return (pooled @ self._head_w + self._head_b).astype(np.float32)
 
 
+_CACHE_PAIRS = 4096
 _SHARED: dict[tuple[str, str], CrossEncoder] = {}
 _SHARED_LOCK = threading.Lock()
 

@@ -97,7 +97,9 @@ def test_rerank_probe_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = tmp_path / "locomo.json"
     data.write_text(json.dumps([locomo_sample("conv-a"), locomo_sample("conv-b")]))
     out = tmp_path / "res"
-    rc = main(["rerank_probe", "--source", "locomo", "--data", str(data), "--depths", "3,5", "--weights", "0.5", "--out-dir", str(out)])
+    rc = main(
+        ["rerank_probe", "--source", "locomo", "--data", str(data), "--depths", "3,5", "--weights", "0.5", "--out-dir", str(out)]
+    )
     assert rc == 0
     summary = json.loads((out / "rerank_probe_locomo.json").read_text())
     names = [r["rescoring"] for r in summary["rows"]]
@@ -118,7 +120,10 @@ def test_longmemeval_and_latency_commands_on_a_tiny_file(tmp_path: Path) -> None
     with gzip.open(data, "wt") as f:
         json.dump(entries, f)
     out = tmp_path / "res"
-    assert main(["longmemeval", "--data", str(data), "--skill", "baseline", "--out-dir", str(out), "--out", "lme", "--rerank", "3"]) == 0
+    assert (
+        main(["longmemeval", "--data", str(data), "--skill", "baseline", "--out-dir", str(out), "--out", "lme", "--rerank", "3"])
+        == 0
+    )
     summary = json.loads((out / "lme.json").read_text())
     assert summary["questions"] == 2 and summary["info"]["scorable"] == 2 and summary["info"]["rerank"] == 3
     for system in ("bm25", "vectors", "vectors-turns", "psm", "psm+rerank", "psm+consolidation+rerank"):

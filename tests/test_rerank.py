@@ -35,7 +35,9 @@ def test_groups_from_lists_pairs_each_positive_with_non_gold_negatives() -> None
     assert [(g.query, g.positive) for g in groups] == [("q?", "A")]
     assert groups[0].negatives == ["C"]  # top 2 by score: B (gold unit, not a positive) and C
     with pytest.raises(ValueError, match="keep_texts"):
-        groups_from_lists([QueryResult("u", "q", {"a"}, {}, np.zeros((1, 1), np.float32), ["a"], np.ones(1, np.float32), np.ones(1))])
+        groups_from_lists(
+            [QueryResult("u", "q", {"a"}, {}, np.zeros((1, 1), np.float32), ["a"], np.ones(1, np.float32), np.ones(1))]
+        )
 
 
 def test_trained_adapter_is_reproduced_by_the_onnx_cross_encoder(tmp_path: Path) -> None:
@@ -71,7 +73,9 @@ def test_trained_adapter_is_reproduced_by_the_onnx_cross_encoder(tmp_path: Path)
         tok.enable_padding()
         enc = tok.encode_batch([(groups[0].query, t) for t in texts])
         ids, mask = torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])
-        states = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.tensor([e.type_ids for e in enc])).last_hidden_state
+        states = model(
+            input_ids=ids, attention_mask=mask, token_type_ids=torch.tensor([e.type_ids for e in enc])
+        ).last_hidden_state
         pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         torch_scores = (pooled.numpy() @ tensors["head.weight"].reshape(-1) + tensors["head.bias"][0]).astype(np.float32)
     np.testing.assert_allclose(onnx_scores, torch_scores, rtol=1e-3, atol=1e-3)
