@@ -144,19 +144,12 @@ class OnnxEmbedder(_BaseEmbedder):
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None, max_length: int = 256) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = resolve_model_path(model)
         cache_dir = Path(cache_dir or Path("~/.cache/psm/models").expanduser())
         onnx_path = _export_onnx(path, cache_dir)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = _threads()
-        opts.inter_op_num_threads = 1
-        # no busy-waiting after a run: spinning threads would take the cores from the recall work that
-        # follows an embedding (a 100k-vector search took 5.7 ms instead of 1.7 ms right after one)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(onnx_path)
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.enable_truncation(max_length)
         self._tok.enable_padding()
@@ -176,6 +169,19 @@ class OnnxEmbedder(_BaseEmbedder):
         pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def ort_session(onnx_path: Path) -> Any:
+    """An onnxruntime CPU session for ``onnx_path``, threaded for this machine."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = _threads()
+    opts.inter_op_num_threads = 1
+    # no busy-waiting after a run: spinning threads would take the cores from the recall work that
+    # follows an embedding (a 100k-vector search took 5.7 ms instead of 1.7 ms right after one)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 
 
 def _export_onnx(model_dir: Path, cache_dir: Path, *, tag: str = "", tweak: Callable[[Any], None] | None = None) -> Path:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from psm_core.embeddings import _export_onnx, _threads, resolve_model_path
+from psm_core.embeddings import _export_onnx, ort_session, resolve_model_path
 from psm_core.errors import ConfigurationError
 from psm_core.types import MemoryRecord
 
@@ -100,7 +100,6 @@ class CrossEncoder:
     """Scores (question, memory) pairs; see the module docstring. Thread-safe for ``score``."""
 
     def __init__(self, adapter: Path | None = None, cache_dir: Path | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.adapter = Path(adapter or DEFAULT_ADAPTER)
@@ -111,11 +110,7 @@ class CrossEncoder:
         tag = "rerank-" + hashlib.sha256(self.adapter.read_bytes()).hexdigest()[:12]
         cache = Path(cache_dir or Path("~/.cache/psm/models").expanduser())
         onnx_path = _export_onnx(base, cache, tag=tag, tweak=lambda m: merge_adapter(m, tensors, meta))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = _threads()
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(onnx_path)
         self._tok = Tokenizer.from_file(str(base / "tokenizer.json"))
         self._tok.enable_truncation(int(meta["max_length"]), strategy="longest_first")
         self._tok.enable_padding()
