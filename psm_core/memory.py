@@ -325,6 +325,9 @@ class UserMemory:
             cross: dict[int, float] = {}
             if depth > 1 and len(listed) > 1:
                 scores, listed, cross = self._rerank(q, cands, scores, listed, depth)
+            # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
+            # reorders stays max(k, LIST_DEPTH) long, as without a reranker
+            listed = listed[: max(k, LIST_DEPTH)]
             ids = [cands[i].record.id for i in listed]
             links = {r: updated_by(cands[i].record) for r, i in zip(ids, listed)}
             order = [listed[n] for n in newer_first(ids, links)][:k]

@@ -121,3 +121,42 @@ def test_recall_reranks_its_head(tmp_path: Path) -> None:
         assert "Lisbon" in ranked.memories[0].text and "Mia" in ranked.memories[0].text
         with pytest.raises(InvalidInputError, match="rerank"):
             mem.recall("x", rerank=-1)
+
+
+def test_a_deep_rerank_head_does_not_widen_the_update_reordering(tmp_path: Path) -> None:
+    """After a pass links an update to what it updates, recall puts the update first when both are among
+    the best max(k, LIST_DEPTH); a rerank head of 20 must not let an update ranked 15th push a top-10
+    memory out. With the cross-encoder's weight at 0 the reranker keeps the skill's order, so recall with
+    and without it must return the same memories."""
+    from psm_core.ordering import updated_by
+
+    t0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+    fill = [
+        "I bought a new bike helmet.", "My morning coffee is from the corner cafe.", "Work meetings start at nine.",
+        "The traffic downtown is awful.", "I listen to podcasts about history.", "My boss wants the report by Friday.",
+        "We moved to a flat near the river.", "The train was late yesterday.", "I read a novel on my tablet.",
+        "My neighbour drives an old van.", "Parking at the office costs a lot.", "I take the stairs instead of the lift.",
+        "I walk the dog before work.", "Lunch is usually a sandwich at my desk.", "I cycle on weekends along the canal.",
+        "The office moved to a new building.", "I wake up at six every day.", "Our team has a new manager.",
+        "Every morning I stretch for ten minutes.", "Every morning I make porridge.", "I check my email every morning.",
+        "Every morning the bus stop is packed with students.", "I water the plants every morning.",
+        "Every morning I feed the cat.",
+    ]  # fmt: skip
+    with PSM(PSMSettings(home=tmp_path / "home")) as psm:
+        mem = psm.for_user("alice")
+        old = mem.observe("My commute to work takes 30 minutes by bus every morning.", session_id="s0", timestamp=t0)
+        for i, t in enumerate(fill):
+            mem.observe(t, session_id=f"f{i}", timestamp=t0 + timedelta(days=1 + i))
+        new = mem.observe(
+            "Thanks for the tips! Since we moved, my commute to work takes 45 minutes by bus. Any podcasts?",
+            session_id="s1", timestamp=t0 + timedelta(days=40),
+        )  # fmt: skip
+        psm.consolidate("alice")
+        assert updated_by(mem.get(old.id)) == {new.id}
+        q = "What do I do every morning?"
+        by_score = [m.id for m in sorted(mem.recall(q, k=25, touch=False).memories, key=lambda m: -m.score)]
+        assert by_score.index(old.id) < 10 <= by_score.index(new.id) < 20  # the case this test is about
+        psm.cross_encoder.weight = 0.0
+        plain = mem.recall(q, k=10, rerank=0, touch=False).ids
+        assert mem.recall(q, k=10, rerank=20, touch=False).ids == plain
+        assert new.id not in plain and old.id in plain
