@@ -113,7 +113,7 @@ class CrossEncoder:
         self._session = ort_session(onnx_path)
         self._tok = Tokenizer.from_file(str(base / "tokenizer.json"))
         self._tok.enable_truncation(int(meta["max_length"]), strategy="longest_first")
-        self._tok.enable_padding()
+        self._tok.no_padding()  # padded per length bucket in _score
         self._head_w = tensors["head.weight"].reshape(-1).astype(np.float32)
         self._head_b = float(tensors["head.bias"].reshape(-1)[0])
         self._lock = threading.Lock()
@@ -145,15 +145,29 @@ class CrossEncoder:
     def _score(self, texts: Sequence[str], query: str) -> NDArray[np.float32]:
         with self._lock:  # one tokenizer, shared
             enc = self._tok.encode_batch([(query, t) for t in texts])
-        ids = np.asarray([e.ids for e in enc], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
-        types = np.asarray([e.type_ids for e in enc], dtype=np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-        return (pooled @ self._head_w + self._head_b).astype(np.float32)
+        # pairs sorted by length and run in small batches, each padded to its own longest: a list of
+        # short turns and a few long ones pads little (the same logits as one padded batch)
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
+        out = np.zeros(len(enc), dtype=np.float32)
+        for s in range(0, len(order), _BUCKET):
+            part = order[s : s + _BUCKET]
+            width = max(len(enc[i].ids) for i in part)
+            ids = np.zeros((len(part), width), dtype=np.int64)
+            types = np.zeros_like(ids)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(part):
+                n = len(enc[i].ids)
+                ids[row, :n] = enc[i].ids
+                types[row, :n] = enc[i].type_ids
+                mask[row, :n] = 1
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            out[part] = pooled @ self._head_w + self._head_b
+        return out
 
 
+_BUCKET = 8
 _CACHE_PAIRS = 4096
 _SHARED: dict[tuple[str, str], CrossEncoder] = {}
 _SHARED_LOCK = threading.Lock()
