@@ -40,6 +40,20 @@ def test_groups_from_lists_pairs_each_positive_with_non_gold_negatives() -> None
         )
 
 
+def test_groups_from_lists_count_a_fact_by_the_turns_it_was_distilled_from() -> None:
+    """After a pass a fact's unit is its own id: it is a positive when its provenance holds a gold answer
+    turn, neither when it holds only another turn of a gold unit, a negative when it holds no gold unit."""
+    r = QueryResult(
+        user="u", query="q?", gold={"a"}, info={}, features=np.zeros((4, 1), np.float32),
+        units=["a", "f1", "f2", "f3"], positives=np.array([1, 0, 0, 0], np.float32),
+        scores=np.array([0.9, 0.8, 0.7, 0.6]), texts=["A", "F1", "F2", "F3"],
+        covers=[(), (("a", True),), (("a", False),), (("z", True),)],
+    )  # fmt: skip
+    groups = groups_from_lists([r], top=4)
+    assert [g.positive for g in groups] == ["A", "F1"]
+    assert all(g.negatives == ["F3"] for g in groups)
+
+
 def test_trained_adapter_is_reproduced_by_the_onnx_cross_encoder(tmp_path: Path) -> None:
     """A tiny adapter trained for real; the merged ONNX model scores as the torch LoRA model learned."""
     groups = [

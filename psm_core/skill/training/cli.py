@@ -62,6 +62,7 @@ def register(sub: Any) -> None:
     r.add_argument("--data", type=Path, default=None, help="development data root (default: ../shared/data)")
     r.add_argument("--lme-questions", type=int, default=None, help="LongMemEval training questions (default: all)")
     r.add_argument("--top", type=int, default=30, help="negatives come from the skill's best N candidates")
+    r.add_argument("--after-pass", action="store_true", help="also lists recalled after a consolidation pass of each user")
     r.add_argument("--epochs", type=int, default=2)
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--rank", type=int, default=8)
@@ -120,7 +121,10 @@ def _train_reranker(args: argparse.Namespace) -> int:
             from psm_core.skill.training.vectors import VectorCache
 
             embedder = VectorCache(embedder, args.cache)
-        groups = weak_label_groups(embedder, data=args.data, lme_questions=args.lme_questions, top=args.top, progress=progress)
+        groups = weak_label_groups(
+            embedder, data=args.data, lme_questions=args.lme_questions, top=args.top, progress=progress,
+            after_pass=args.after_pass,
+        )  # fmt: skip
         if args.cache is not None:
             embedder.save()
         if args.groups is not None:

@@ -62,6 +62,9 @@ class QueryResult:
     times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's observed_at (POSIX s)
     lengths: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # each candidate's text length (characters)
     texts: list[str] = field(default_factory=list)  # each candidate as the reranker reads it (only with keep_texts)
+    # (unit, answer) of the observed turns each candidate was distilled from, through its provenance (only
+    # with keep_texts; empty for a turn itself): a consolidated fact covers the turns it came from
+    covers: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
 
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -76,6 +79,7 @@ class RecordingSkill(DelegatingSkill):
         super().__init__(base)
         self.keep_texts = keep_texts
         self.last_texts: list[str] = []
+        self.last_provenance: list[list[str]] = []
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
         self.last_sentences: NDArray[np.float32] | None = None
         self.last_places: tuple[list[str | None], NDArray[np.float64], NDArray[np.float64]] = ([], np.zeros(0), np.zeros(0))
@@ -96,6 +100,7 @@ class RecordingSkill(DelegatingSkill):
             from psm_core.rerank import rerank_text
 
             self.last_texts = [rerank_text(c.record) for c in candidates]
+            self.last_provenance = [list(c.record.provenance) for c in candidates]
         return scores
 
 
@@ -129,11 +134,14 @@ def run_units(
                 mem = psm.for_user(unit.user)
                 observed = stored = 0
                 kept: set[str] = set()
+                turns: dict[str, tuple[str, bool]] = {}  # observed record id -> (unit, answer)
                 for events in unit.sessions:
                     if events:
                         recs = mem.observe_many(events)
                         observed += len(recs)
                         for r in recs:
+                            if "unit" in r.metadata:
+                                turns[r.id] = (str(r.metadata["unit"]), bool(r.metadata.get("answer", True)))
                             if r.tier.value == "episodic":
                                 stored += 1
                                 kept.add(str(r.metadata.get("unit")))
@@ -144,6 +152,7 @@ def run_units(
                     rec.last_sentences = None
                     rec.last_places = ([], np.zeros(0), np.zeros(0))
                     rec.last_texts = []
+                    rec.last_provenance = []
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
@@ -154,9 +163,27 @@ def run_units(
                     pos = np.array([u in gold and a for u, a in zip(names, answer)], dtype=np.float32)
                     out.append(
                         QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
-                                    rec.last_sentences, *rec.last_places, list(rec.last_texts))
+                                    rec.last_sentences, *rec.last_places, list(rec.last_texts),
+                                    [_covers(mem, p, turns) for p in rec.last_provenance])
                     )  # fmt: skip
     return out
+
+
+def _covers(mem: Any, provenance: Sequence[str], turns: dict[str, tuple[str, bool]], depth: int = 0) -> tuple[tuple[str, bool], ...]:
+    """The (unit, answer) of the observed turns behind ``provenance``, followed through records that are
+    not turns themselves (a fact distilled from facts), four levels deep as the benchmarks follow it."""
+    from psm_core.errors import NotFoundError
+
+    out: list[tuple[str, bool]] = []
+    for pid in provenance:
+        if pid in turns:
+            out.append(turns[pid])
+        elif depth < 4:
+            try:
+                out.extend(_covers(mem, mem.get(pid).provenance, turns, depth + 1))
+            except NotFoundError:
+                continue
+    return tuple(dict.fromkeys(out))
 
 
 def curriculum_units(dialogues: Sequence[Dialogue], prefix: str = "cur") -> list[Unit]:

@@ -4,6 +4,7 @@
 RerankGroup                        a question, one memory that answers it, memories that do not
 groups_from_lists(results, top)    groups from recorded recall lists (``run_units(..., keep_texts=True)``):
                                    a positive per gold candidate, negatives from the skill's top ``top``
+                                   (a consolidated fact counts by the turns of its provenance)
 weak_label_groups(data, ...)       those groups from the training split of the development data
 train_reranker(groups, out, ...)   LoRA (rank r on every linear layer) + a linear head on the mean-pooled
                                    last layer, listwise cross-entropy (one positive against n negatives)
@@ -63,26 +64,33 @@ class RerankConfig:
 def groups_from_lists(results: Sequence[QueryResult], *, top: int = 30) -> list[RerankGroup]:
     """One group per gold candidate of each list (``positives``), against the non-gold candidates among
     the skill's best ``top`` (a candidate of a gold unit that is not a positive, e.g. another turn of a
-    gold LongMemEval session, is neither)."""
+    gold LongMemEval session, is neither). A consolidated fact counts by the turns it was distilled from
+    (``QueryResult.covers``): a positive when one of them is a gold answer turn, neither when one is of a
+    gold unit, a negative otherwise."""
     groups = []
     for r in results:
         if not r.texts or len(r.texts) != len(r.units):
             raise ValueError("recall lists without texts: record them with run_units(..., keep_texts=True)")
+        covers = r.covers if len(r.covers) == len(r.units) else [()] * len(r.units)
+        positive = [bool(r.positives[i] > 0) or any(u in r.gold and a for u, a in covers[i]) for i in range(len(r.units))]
+        touches = [r.units[i] in r.gold or any(u in r.gold for u, _ in covers[i]) for i in range(len(r.units))]
         order = np.argsort(-r.scores, kind="stable")
-        negs = [r.texts[i] for i in order[:top] if r.units[i] not in r.gold]
+        negs = [r.texts[i] for i in order[:top] if not touches[i]]
         if not negs:
             continue
-        for i in np.flatnonzero(r.positives > 0):
-            groups.append(RerankGroup(r.query, r.texts[i], negs, r.user))
+        for i in range(len(r.units)):
+            if positive[i]:
+                groups.append(RerankGroup(r.query, r.texts[i], negs, r.user))
     return groups
 
 
 def weak_label_groups(
     embedder: Embedder, *, data: Path | None = None, lme_questions: int | None = None, top: int = 30,
-    progress: bool = False, skill: Any = None,
+    progress: bool = False, skill: Any = None, after_pass: bool = False,
 ) -> list[RerankGroup]:  # fmt: skip
     """Groups from the training split PSM-mini learns from (LoCoMo conv-26/41, LongMemEval's even half),
-    ranked by ``skill`` (default: the shipped PSM-mini) through the public API."""
+    ranked by ``skill`` (default: the shipped PSM-mini) through the public API; with ``after_pass`` also
+    from the lists recall makes after a consolidation pass of each user (facts among the candidates)."""
     from psm_core.skill import load_skill
     from psm_core.skill.training import weak
     from psm_core.skill.training.recall_lists import lme_units, locomo_units, run_units
@@ -97,11 +105,17 @@ def weak_label_groups(
     if lme_questions is not None:
         lme = lme[:lme_questions]
     skill = skill or load_skill("mini", embedder)
-    lists = run_units(locomo_units(convs), skill, embedder, k=10, progress=progress, desc="lists (LoCoMo)", keep_texts=True)
-    lists += run_units(
-        lme_units(lme, answer_turns_only=True), skill, embedder, k=50, progress=progress, desc="lists (LongMemEval)",
-        keep_texts=True,
-    )  # fmt: skip
+    lists = []
+    for consolidate in (False, True) if after_pass else (False,):
+        tag = ", after a pass" if consolidate else ""
+        lists += run_units(
+            locomo_units(convs), skill, embedder, k=10, progress=progress, desc=f"lists (LoCoMo{tag})", keep_texts=True,
+            consolidate=consolidate,
+        )  # fmt: skip
+        lists += run_units(
+            lme_units(lme, answer_turns_only=True), skill, embedder, k=50, progress=progress,
+            desc=f"lists (LongMemEval{tag})", keep_texts=True, consolidate=consolidate,
+        )  # fmt: skip
     return groups_from_lists(lists, top=top)
 
 
