@@ -174,3 +174,32 @@ def test_a_deep_rerank_head_does_not_widen_the_update_reordering(tmp_path: Path)
         plain = mem.recall(q, k=10, rerank=0, touch=False).ids
         assert mem.recall(q, k=10, rerank=20, touch=False).ids == plain
         assert new.id not in plain and old.id in plain
+
+
+def test_lists_recalled_after_a_pass_say_which_turns_a_fact_covers() -> None:
+    """``run_units(consolidate=True, keep_texts=True)`` on a real PSM: the fact distilled from two turns
+    lists them (its own unit is its id), so ``groups_from_lists`` makes it a positive, not a negative."""
+    from datetime import datetime, timedelta, timezone
+
+    from psm_core.embeddings import load_embedder
+    from psm_core.skill import load_skill
+    from psm_core.skill.training.recall_lists import Unit, run_units
+
+    t0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+    texts = ["I love spicy ramen, it is my favourite food.", "Spicy ramen is my favourite food, I love it.",
+             "I work as a nurse at the city hospital, night shifts mostly."]  # fmt: skip
+    events = [
+        {"text": t, "role": "user", "session_id": f"day{i}", "timestamp": t0 + timedelta(days=2 * i),
+         "metadata": {"unit": f"D{i}"}}
+        for i, t in enumerate(texts)
+    ]  # fmt: skip
+    unit = Unit("u1", [events], [("What is my favourite food?", {"D0", "D1"}, {})])
+    embedder = load_embedder()
+    (before,) = run_units([unit], load_skill("baseline", embedder), embedder, k=5, keep_texts=True)
+    assert set(before.units) <= {"D0", "D1", "D2"} and all(c == () for c in before.covers)
+    (after,) = run_units([unit], load_skill("baseline", embedder), embedder, k=5, keep_texts=True, consolidate=True)
+    facts = [i for i, u in enumerate(after.units) if u not in {"D0", "D1", "D2"}]
+    assert facts and {after.covers[i] for i in facts} == {(("D0", True), ("D1", True))}
+    groups = groups_from_lists([after], top=5)
+    assert after.texts[facts[0]] in {g.positive for g in groups}
+    assert all(after.texts[facts[0]] not in g.negatives for g in groups)
