@@ -200,13 +200,20 @@ def rescorer(spec: str) -> Callable[[QueryResult], NDArray[np.float64]]:
     )
 
 
-def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int) -> list[str]:
+def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int, memories: bool = False) -> list[str]:
+    """The units covered in rank order (a consolidated fact covers the turns of its provenance where the
+    list recorded them, ``QueryResult.covers``): the first ``k`` distinct units, or with ``memories``
+    every unit of the best ``k`` candidates (LoCoMo recall@k counts k memories)."""
+    covers = q.covers if len(q.covers) == len(q.units) else [()] * len(q.units)
     out: list[str] = []
-    for i in np.argsort(-scores, kind="stable"):
-        if q.units[i] not in out:
-            out.append(q.units[i])
-            if len(out) == k:
-                break
+    for n, i in enumerate(np.argsort(-scores, kind="stable")):
+        if memories and n == k:
+            break
+        for u in [u for u, _ in covers[i]] or [q.units[i]]:
+            if u not in out:
+                out.append(u)
+                if not memories and len(out) == k:
+                    return out
     return out
 
 
@@ -224,7 +231,7 @@ def evaluate(
             continue
         s = score(q) if len(q.units) else np.zeros(0)
         if source == "locomo":
-            top = set(_ranked_units(q, s, 10))
+            top = set(_ranked_units(q, s, 10, memories=True))
             row = {"recall@10": len(top & q.gold) / len(q.gold)}
         else:
             top = set(_ranked_units(q, s, 5))

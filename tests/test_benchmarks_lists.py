@@ -108,3 +108,14 @@ def test_record_longmemeval_sessions(tmp_path: Path) -> None:
     assert len(lists) == 1 and lists[0].gold == {"answer_1"}  # _abs skipped; answer_2 has no user has_answer turn
     res = evaluate(lists, "longmemeval", rescorer("score"))["all"]
     assert res["recall_any@5"] == 1.0 and res["recall_all@5"] == 1.0
+
+
+def test_a_fact_in_a_list_counts_for_the_turns_it_covers() -> None:
+    """A consolidated fact (its unit is its own id) covers the turns of its provenance; LoCoMo recall@10
+    counts ten memories, each with every turn it covers."""
+    units = ["fact-1", *[f"t{i}" for i in range(11)]]
+    q = _list("conv-43", [9.0 - i * 0.1 for i in range(12)], units, ["a"] * 12, {"g1", "g2", "t8", "t10"})
+    q.covers = [(("g1", True), ("g2", True)), *[()] * 11]
+    assert evaluate([q], "locomo", lambda x: x.scores)["all"]["recall@10"] == pytest.approx(3 / 4)  # g1 g2 t8, not t10 (11th)
+    q.covers = []  # recorded without provenance: the fact covers nothing gold
+    assert evaluate([q], "locomo", lambda x: x.scores)["all"]["recall@10"] == pytest.approx(1 / 4)
