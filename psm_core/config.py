@@ -32,7 +32,7 @@ class PSMSettings(BaseSettings):
     | working_window | PSM_WORKING_WINDOW | 20 | turns kept in working memory per session |
     | sensory_window | PSM_SENSORY_WINDOW | 64 | raw events kept in the sensory buffer |
     | exact_search_max | PSM_EXACT_SEARCH_MAX | 50000 | up to this many records per user, recall searches vectors exactly in process; beyond, through Chroma's HNSW index |
-    | rerank | PSM_RERANK | 0 | recall rescores its best N candidates with the cross-encoder (``psm_core.rerank``; ~5 ms a candidate on 2 cores); 0: off |
+    | rerank | PSM_RERANK | 0 | recall rescores its best N candidates with the cross-encoder (``psm_core.rerank``; ~10 ms a candidate on 2 cores); 0: off |
     | reranker | PSM_RERANKER | None | the reranker adapter file (default: the shipped one) |
     """
 

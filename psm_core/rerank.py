@@ -142,15 +142,17 @@ class CrossEncoder:
                     self._cache.popitem(last=False)
         return out
 
-    def _score(self, texts: Sequence[str], query: str) -> NDArray[np.float32]:
+    def _score(self, texts: Sequence[str], query: str, bucket: int | None = None) -> NDArray[np.float32]:
+        """Logits of ``texts`` (no cache); ``bucket``: pairs per padded batch (default ``_BUCKET``)."""
+        step = max(1, int(bucket or _BUCKET))
         with self._lock:  # one tokenizer, shared
             enc = self._tok.encode_batch([(query, t) for t in texts])
         # pairs sorted by length and run in small batches, each padded to its own longest: a list of
         # short turns and a few long ones pads little (the same logits as one padded batch)
         order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
         out = np.zeros(len(enc), dtype=np.float32)
-        for s in range(0, len(order), _BUCKET):
-            part = order[s : s + _BUCKET]
+        for s in range(0, len(order), step):
+            part = order[s : s + step]
             width = max(len(enc[i].ids) for i in part)
             ids = np.zeros((len(part), width), dtype=np.int64)
             types = np.zeros_like(ids)

@@ -110,6 +110,22 @@ def test_rerank_probe_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "rerank N=3" in capsys.readouterr().out
 
 
+def test_rerank_cost_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([locomo_sample("conv-a")]))
+    out = tmp_path / "res"
+    rc = main(["rerank_cost", "--data", str(data), "--conv", "conv-a", "--questions", "2", "--depth", "4", "--out-dir", str(out)])
+    assert rc == 0
+    summary = json.loads((out / "rerank_cost.json").read_text())
+    rows = {r["what"]: r for r in summary["rows"]}
+    assert set(rows) == {"one padded batch", "length buckets of 8", "recall k=10", "recall k=10, rerank=4"}
+    assert all(r["calls"] == 2 and r["p50_ms"] > 0 for r in rows.values())
+    assert summary["max_logit_difference"] < 1e-4  # bucketing changes the cost, not the logits
+    assert "| one padded batch" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["rerank_cost", "--data", str(data), "--conv", "conv-zz", "--out-dir", str(out)])
+
+
 def test_longmemeval_and_latency_commands_on_a_tiny_file(tmp_path: Path) -> None:
     entries = [lme_entry(f"q{i}") for i in range(2)] + [lme_entry("q_abs")]
     for n, e in enumerate(entries):
