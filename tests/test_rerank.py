@@ -203,3 +203,24 @@ def test_lists_recalled_after_a_pass_say_which_turns_a_fact_covers() -> None:
     groups = groups_from_lists([after], top=5)
     assert after.texts[facts[0]] in {g.positive for g in groups}
     assert all(after.texts[facts[0]] not in g.negatives for g in groups)
+
+
+def test_train_reranker_command_from_a_groups_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``psm train-reranker --groups FILE`` trains from saved groups (no list recording) and writes an adapter
+    the cross-encoder loads; ``--after-pass`` is accepted alongside."""
+    import json
+
+    from psm_core.cli import main
+
+    groups = [
+        {"query": "Where does Mia live?", "positive": "Mia: I moved to Lisbon.", "negatives": ["I had pasta.", "It rained."]},
+        {"query": "What does Tom play?", "positive": "Tom: I play the cello.", "negatives": ["My cat sleeps.", "Fun game."]},
+    ]
+    (tmp_path / "groups.json").write_text(json.dumps(groups))
+    out = tmp_path / "adapter.safetensors"
+    rc = main(["train-reranker", "--out", str(out), "--groups", str(tmp_path / "groups.json"), "--epochs", "1",
+               "--weight", "0.7", "--after-pass", "--no-progress"])  # fmt: skip
+    assert rc == 0 and out.exists()
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["groups"] == 2
+    _, meta = read_adapter(out)
+    assert meta["weight"] == 0.7 and meta["epochs"] == 1

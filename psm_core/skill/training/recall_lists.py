@@ -169,7 +169,9 @@ def run_units(
     return out
 
 
-def _covers(mem: Any, provenance: Sequence[str], turns: dict[str, tuple[str, bool]], depth: int = 0) -> tuple[tuple[str, bool], ...]:
+def _covers(
+    mem: Any, provenance: Sequence[str], turns: dict[str, tuple[str, bool]], depth: int = 0
+) -> tuple[tuple[str, bool], ...]:
     """The (unit, answer) of the observed turns behind ``provenance``, followed through records that are
     not turns themselves (a fact distilled from facts), four levels deep as the benchmarks follow it."""
     from psm_core.errors import NotFoundError
