@@ -209,7 +209,7 @@ def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int, memories:
     for n, i in enumerate(np.argsort(-scores, kind="stable")):
         if memories and n == k:
             break
-        for u in [u for u, _ in covers[i]] or [q.units[i]]:
+        for u in sorted({u for u, _ in covers[i]}) or [q.units[i]]:  # provenance order follows record ids: sort
             if u not in out:
                 out.append(u)
                 if not memories and len(out) == k:
