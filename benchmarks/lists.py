@@ -204,12 +204,11 @@ def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int, memories:
     """The units covered in rank order (a consolidated fact covers the turns of its provenance where the
     list recorded them, ``QueryResult.covers``): the first ``k`` distinct units, or with ``memories``
     every unit of the best ``k`` candidates (LoCoMo recall@k counts k memories)."""
-    covers = q.covers if len(q.covers) == len(q.units) else [()] * len(q.units)
     out: list[str] = []
     for n, i in enumerate(np.argsort(-scores, kind="stable")):
         if memories and n == k:
             break
-        for u in sorted({u for u, _ in covers[i]}) or [q.units[i]]:  # provenance order follows record ids: sort
+        for u in sorted({u for u, _ in q.covered(i)}) or [q.units[i]]:  # provenance order follows record ids: sort
             if u not in out:
                 out.append(u)
                 if not memories and len(out) == k:

@@ -66,6 +66,10 @@ class QueryResult:
     # with keep_texts; empty for a turn itself): a consolidated fact covers the turns it came from
     covers: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
 
+    def covered(self, i: int) -> tuple[tuple[str, bool], ...]:
+        """``covers[i]``, or nothing when the list was recorded without it."""
+        return self.covers[i] if len(self.covers) == len(self.units) else ()
+
     def ranked_units(self, k: int) -> list[str]:
         order = np.argsort(-self.scores, kind="stable")[:k]
         return [self.units[i] for i in order]
@@ -134,14 +138,11 @@ def run_units(
                 mem = psm.for_user(unit.user)
                 observed = stored = 0
                 kept: set[str] = set()
-                turns: dict[str, tuple[str, bool]] = {}  # observed record id -> (unit, answer)
                 for events in unit.sessions:
                     if events:
                         recs = mem.observe_many(events)
                         observed += len(recs)
                         for r in recs:
-                            if "unit" in r.metadata:
-                                turns[r.id] = (str(r.metadata["unit"]), bool(r.metadata.get("answer", True)))
                             if r.tier.value == "episodic":
                                 stored += 1
                                 kept.add(str(r.metadata.get("unit")))
@@ -164,27 +165,26 @@ def run_units(
                     out.append(
                         QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
                                     rec.last_sentences, *rec.last_places, list(rec.last_texts),
-                                    [_covers(mem, p, turns) for p in rec.last_provenance])
+                                    [_covers(mem, p) for p in rec.last_provenance])
                     )  # fmt: skip
     return out
 
 
-def _covers(
-    mem: Any, provenance: Sequence[str], turns: dict[str, tuple[str, bool]], depth: int = 0
-) -> tuple[tuple[str, bool], ...]:
+def _covers(mem: Any, provenance: Sequence[str], depth: int = 0) -> tuple[tuple[str, bool], ...]:
     """The (unit, answer) of the observed turns behind ``provenance``, followed through records that are
     not turns themselves (a fact distilled from facts), four levels deep as the benchmarks follow it."""
     from psm_core.errors import NotFoundError
 
     out: list[tuple[str, bool]] = []
     for pid in provenance:
-        if pid in turns:
-            out.append(turns[pid])
+        try:
+            src = mem.get(pid)
+        except NotFoundError:
+            continue
+        if "unit" in src.metadata:
+            out.append((str(src.metadata["unit"]), bool(src.metadata.get("answer", True))))
         elif depth < 4:
-            try:
-                out.extend(_covers(mem, mem.get(pid).provenance, turns, depth + 1))
-            except NotFoundError:
-                continue
+            out.extend(_covers(mem, src.provenance, depth + 1))
     return tuple(dict.fromkeys(out))
 
 

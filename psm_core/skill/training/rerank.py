@@ -71,9 +71,8 @@ def groups_from_lists(results: Sequence[QueryResult], *, top: int = 30) -> list[
     for r in results:
         if not r.texts or len(r.texts) != len(r.units):
             raise ValueError("recall lists without texts: record them with run_units(..., keep_texts=True)")
-        covers = r.covers if len(r.covers) == len(r.units) else [()] * len(r.units)
-        positive = [bool(r.positives[i] > 0) or any(u in r.gold and a for u, a in covers[i]) for i in range(len(r.units))]
-        touches = [r.units[i] in r.gold or any(u in r.gold for u, _ in covers[i]) for i in range(len(r.units))]
+        positive = [bool(r.positives[i] > 0) or any(u in r.gold and a for u, a in r.covered(i)) for i in range(len(r.units))]
+        touches = [r.units[i] in r.gold or any(u in r.gold for u, _ in r.covered(i)) for i in range(len(r.units))]
         order = np.argsort(-r.scores, kind="stable")
         negs = [r.texts[i] for i in order[:top] if not touches[i]]
         if not negs:
