@@ -53,6 +53,7 @@ from psm_core import PSM, MemoryRecord, NotFoundError, PSMSettings, Status  # no
 from psm_core.consolidation import ConsolidationConfig, PassReport  # noqa: E402
 from psm_core.embeddings import load_embedder  # noqa: E402
 from psm_core.memory import UserMemory  # noqa: E402
+from psm_core.provenance import sources  # noqa: E402
 from psm_core.skill.training.weak import lme_is_train  # noqa: E402
 from psm_core.text import count_tokens  # noqa: E402
 
@@ -99,19 +100,10 @@ def lme_date(text: str) -> datetime:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-def units(mem: UserMemory, rec: MemoryRecord, key: str, seen: set[str] | None = None) -> set[str]:
-    """Units (dia_ids / turns) a record covers: its own plus those of its provenance, recursively."""
-    seen = seen if seen is not None else set()
-    if rec.id in seen:
-        return set()
-    seen.add(rec.id)
-    out = {str(rec.metadata[key])} if key in rec.metadata else set()
-    for pid in rec.provenance:
-        try:
-            out |= units(mem, mem.get(pid), key, seen)
-        except NotFoundError:
-            pass
-    return out
+def units(mem: UserMemory, rec: MemoryRecord, key: str) -> set[str]:
+    """Units (dia_ids / turns) a record covers: its own plus those of its source episodes (``mem.sources``)."""
+    recs = [rec, *sources(rec, mem.get)]
+    return {str(r.metadata[key]) for r in recs if key in r.metadata}
 
 
 def stated(mem: UserMemory, rec: MemoryRecord, key: str) -> set[str]:

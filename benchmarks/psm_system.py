@@ -31,6 +31,7 @@ from benchmarks.systems import Hit
 from psm_core import PSM, MemoryRecord, NotFoundError, PSMSettings, Tier
 from psm_core.embeddings import Embedder
 from psm_core.memory import UserMemory
+from psm_core.provenance import sources
 
 __all__ = ["IngestReport", "MAX_TEXT_BYTES", "PsmSystem"]
 
@@ -58,7 +59,6 @@ class PsmSystem:
         self.psm = PSM(PSMSettings(**overrides), embedder=embedder)
         self.unit_key = unit_key
         self.isolate = isolate
-        self._units: dict[str, tuple[str, ...]] = {}
         self._snapshot: dict[str, dict[str, tuple[int, datetime | None]]] = {}
         self._touched: dict[str, set[str]] = {}
         self.restore_ms = 0.0
@@ -88,7 +88,6 @@ class PsmSystem:
             for r in recs:
                 unit = r.metadata.get(self.unit_key)
                 units = (str(unit),) if unit is not None else ()
-                self._units[r.id] = units
                 if r.tier is Tier.EPISODIC:
                     rep.stored += 1
                 else:
@@ -118,20 +117,16 @@ class PsmSystem:
         self._snapshot[user] = {r.id: (r.recall_count, r.last_access) for r in self.memory(user).records()}
         self._touched[user] = set()
 
-    def units_of(self, mem: UserMemory, record: MemoryRecord, depth: int = 0) -> tuple[str, ...]:
-        """Benchmark units a memory covers: its own, then its provenance's (recursively, 4 levels)."""
+    def units_of(self, mem: UserMemory, record: MemoryRecord) -> tuple[str, ...]:
+        """Benchmark units a memory covers: its own, then its source episodes' (``mem.sources``), oldest first."""
         out: list[str] = []
         unit = record.metadata.get(self.unit_key)
         if unit is not None:
             out.append(str(unit))
-        for pid in record.provenance:
-            if self._units.get(pid):
-                out.extend(self._units[pid])
-            elif depth < 4:
-                try:
-                    out.extend(self.units_of(mem, mem.get(pid), depth + 1))
-                except NotFoundError:
-                    continue
+        for src in sources(record, mem.get):
+            got = src.metadata.get(self.unit_key)
+            if got is not None:
+                out.append(str(got))
         return tuple(dedupe(out))
 
     def recall(

@@ -1,4 +1,4 @@
-"""One user's memory: observe, remember, recall, get, update, forget, erase, export, stats.
+"""One user's memory: observe, remember, recall, get, sources, update, forget, erase, export, stats.
 
 Every sync method has an async twin (``aobserve``, ``arecall``, …) that runs it off the event loop.
 Obtain instances from :meth:`psm_core.PSM.for_user`; never construct directly.
@@ -22,6 +22,7 @@ from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
 from psm_core.ordering import LIST_DEPTH, newer_first, updated_by
+from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.rerank import rerank_order, rerank_text
 from psm_core.skill.base import Candidate
@@ -405,6 +406,14 @@ class UserMemory:
             return item.record
         raise NotFoundError(record_id)
 
+    def sources(self, record_id: str) -> list[MemoryRecord]:
+        """The observed episodes that memory ``record_id`` was built from, oldest first.
+
+        Follows provenance through facts distilled from facts down to records without provenance;
+        forgotten episodes are skipped. An episode itself has no sources (an empty list);
+        :class:`NotFoundError` when ``record_id`` is not this user's."""
+        return provenance_sources(self.get(record_id), self.get)
+
     def records(self, tier: Tier | str | None = None, *, session_id: str | None = None) -> list[MemoryRecord]:
         """Every persistent record of this user (of one tier, of one session when given), oldest first."""
         idx = self._ensure_loaded()
@@ -570,6 +579,9 @@ class UserMemory:
 
     async def aget(self, record_id: str) -> MemoryRecord:
         return await asyncio.to_thread(self.get, record_id)
+
+    async def asources(self, record_id: str) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.sources, record_id)
 
     async def aupdate(self, record_id: str, **kwargs: Any) -> MemoryRecord:
         return await asyncio.to_thread(self.update, record_id, **kwargs)

@@ -42,11 +42,12 @@ def test_psm_system_maps_provenance_and_scores_dropped_turns_as_misses(psm_syste
     mem = psm_system.memory("u")
     eps = {r.metadata["dia_id"]: r.id for r in mem.records()}
     assert "D1:2" not in eps  # lives in working memory only, which recall does not search
-    mem.remember("Ann has a greyhound named Pixel who plays fetch.", provenance=[eps["D1:1"], eps["D1:3"]])
+    # given newest first: a fact's units still come oldest first (provenance is sorted by random record ids)
+    mem.remember("Ann has a greyhound named Pixel who plays fetch.", provenance=[eps["D1:3"], eps["D1:1"]])
     hits, ms = psm_system.recall("u", "Ann's dog Pixel", 5)
     assert ms > 0 and {u for h in hits for u in h.units} == {"D1:1", "D1:3"}
     fact = next(h for h in hits if h.tier == "semantic")
-    assert set(fact.units) == {"D1:1", "D1:3"}
+    assert fact.units == ("D1:1", "D1:3")
     assert all("D1:2" not in h.units for h in hits)
 
 

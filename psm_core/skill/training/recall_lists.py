@@ -170,22 +170,22 @@ def run_units(
     return out
 
 
-def _covers(mem: Any, provenance: Sequence[str], depth: int = 0) -> tuple[tuple[str, bool], ...]:
-    """The (unit, answer) of the observed turns behind ``provenance``, followed through records that are
-    not turns themselves (a fact distilled from facts), four levels deep as the benchmarks follow it."""
+def _covers(mem: Any, provenance: Sequence[str]) -> tuple[tuple[str, bool], ...]:
+    """The (unit, answer) of the observed turns behind ``provenance``, oldest first: the turns it names
+    and, through facts distilled from facts, theirs (``psm_core.provenance.sources``)."""
     from psm_core.errors import NotFoundError
+    from psm_core.provenance import sources
 
-    out: list[tuple[str, bool]] = []
+    turns: dict[str, Any] = {}
     for pid in provenance:
         try:
             src = mem.get(pid)
         except NotFoundError:
             continue
-        if "unit" in src.metadata:
-            out.append((str(src.metadata["unit"]), bool(src.metadata.get("answer", True))))
-        elif depth < 4:
-            out.extend(_covers(mem, src.provenance, depth + 1))
-    return tuple(dict.fromkeys(out))
+        turns.update((t.id, t) for t in (sources(src, mem.get) if src.provenance else [src]))
+    ordered = sorted(turns.values(), key=lambda t: (t.observed_at, t.id))
+    return tuple(dict.fromkeys((str(t.metadata["unit"]), bool(t.metadata.get("answer", True)))
+                               for t in ordered if "unit" in t.metadata))  # fmt: skip
 
 
 def curriculum_units(dialogues: Sequence[Dialogue], prefix: str = "cur") -> list[Unit]:
