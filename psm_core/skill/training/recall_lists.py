@@ -83,7 +83,7 @@ class RecordingSkill(DelegatingSkill):
         super().__init__(base)
         self.keep_texts = keep_texts
         self.last_texts: list[str] = []
-        self.last_provenance: list[list[str]] = []
+        self.last_records: list[Any] = []  # the candidates' records (with keep_texts), for what they cover
         self.last: tuple[NDArray[np.float32], list[str], NDArray[np.float64], list[bool]] | None = None
         self.last_sentences: NDArray[np.float32] | None = None
         self.last_places: tuple[list[str | None], NDArray[np.float64], NDArray[np.float64]] = ([], np.zeros(0), np.zeros(0))
@@ -104,7 +104,7 @@ class RecordingSkill(DelegatingSkill):
             from psm_core.rerank import rerank_text
 
             self.last_texts = [rerank_text(c.record) for c in candidates]
-            self.last_provenance = [list(c.record.provenance) for c in candidates]
+            self.last_records = [c.record for c in candidates]
         return scores
 
 
@@ -153,7 +153,7 @@ def run_units(
                     rec.last_sentences = None
                     rec.last_places = ([], np.zeros(0), np.zeros(0))
                     rec.last_texts = []
-                    rec.last_provenance = []
+                    rec.last_records = []
                     t0 = time.perf_counter()
                     mem.recall(query, k=k, token_budget=1, now=unit.now)
                     ms = (time.perf_counter() - t0) * 1000.0
@@ -165,27 +165,18 @@ def run_units(
                     out.append(
                         QueryResult(unit.user, query, gold, info, x, names, pos, scores, stored, observed, kept, ms,
                                     rec.last_sentences, *rec.last_places, list(rec.last_texts),
-                                    [_covers(mem, p) for p in rec.last_provenance])
+                                    [_covers(mem, r) for r in rec.last_records])
                     )  # fmt: skip
     return out
 
 
-def _covers(mem: Any, provenance: Sequence[str]) -> tuple[tuple[str, bool], ...]:
-    """The (unit, answer) of the observed turns behind ``provenance``, oldest first: the turns it names
-    and, through facts distilled from facts, theirs (``psm_core.provenance.sources``)."""
-    from psm_core.errors import NotFoundError
+def _covers(mem: Any, record: Any) -> tuple[tuple[str, bool], ...]:
+    """The (unit, answer) of the observed turns ``record`` was built from (``psm_core.provenance.sources``),
+    oldest first; nothing for a turn itself."""
     from psm_core.provenance import sources
 
-    turns: dict[str, Any] = {}
-    for pid in provenance:
-        try:
-            src = mem.get(pid)
-        except NotFoundError:
-            continue
-        turns.update((t.id, t) for t in (sources(src, mem.get) if src.provenance else [src]))
-    ordered = sorted(turns.values(), key=lambda t: (t.observed_at, t.id))
     return tuple(dict.fromkeys((str(t.metadata["unit"]), bool(t.metadata.get("answer", True)))
-                               for t in ordered if "unit" in t.metadata))  # fmt: skip
+                               for t in sources(record, mem.get) if "unit" in t.metadata))  # fmt: skip
 
 
 def curriculum_units(dialogues: Sequence[Dialogue], prefix: str = "cur") -> list[Unit]:
