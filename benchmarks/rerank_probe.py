@@ -2,11 +2,13 @@
 
     python -m benchmarks rerank_probe --source locomo|longmemeval [--data PATH] [--adapter FILE] [--limit N]
                                       [--consolidate] [--depths 10,20,30] [--weights 0.25,0.5,1.0]
+                                      [--session-weights 0,0.3]
 
 Records each question's candidate list through the public API (``benchmarks.lists.record`` with the
 candidates' texts), scores the skill's best ``max(depths)`` candidates of each list with the cross-encoder
 once, then ranks every list again as ``recall(rerank=N)`` does (``psm_core.rerank.rerank_order`` over the
-head of N, the rest in the skill's order) for each depth N and weight B, beside the skill's own ranking.
+head of N, the rest in the skill's order, then ``psm_core.rerank.session_support`` over the whole list with
+weight S; S = 0 leaves that step out) for each depth N, weight B and S, beside the skill's own ranking.
 Prints LoCoMo recall@10 or LongMemEval recall_all@5 / recall_any@5 on the held-out split, the split
 PSM-mini and the reranker were trained on, and all, plus the cross-encoder's cost per recall at each
 depth; writes ``benchmarks/results/<out>.json`` and ``.md``. The benchmarks themselves run the reranker
@@ -19,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from numpy.typing import NDArray
 
 from benchmarks.lists import CACHE, evaluate, record
 from benchmarks.report import environment, md_table
-from psm_core.rerank import rerank_order
+from psm_core.rerank import SESSION_WEIGHT, rerank_order, session_support
 from psm_core.skill.training import weak
 from psm_core.skill.training.recall_lists import QueryResult
 
@@ -37,9 +39,12 @@ __all__ = ["main", "reranked_scores"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def reranked_scores(q: QueryResult, ce: NDArray[np.float32], depth: int, weight: float) -> NDArray[np.float64]:
+def reranked_scores(
+    q: QueryResult, ce: NDArray[np.float32], depth: int, weight: float, session_weight: float = SESSION_WEIGHT
+) -> NDArray[np.float64]:
     """``q``'s scores after reranking its best ``depth`` candidates (``ce``: logits of the best len(ce), in
-    score order), exactly as recall assigns them: the head's scores, in the new order."""
+    score order), exactly as recall assigns them: the head's scores, in the new order, then every
+    candidate's reordered by its session's support (``psm_core.rerank.session_support``; 0 to leave it out)."""
     order = np.argsort(-q.scores, kind="stable")
     head = order[: min(depth, len(ce))]
     out = q.scores.astype(np.float64).copy()
@@ -49,7 +54,15 @@ def reranked_scores(q: QueryResult, ce: NDArray[np.float32], depth: int, weight:
     values = np.sort(q.scores[head])[::-1]
     for pos, j in enumerate(new):
         out[head[j]] = values[pos]
+    if session_weight and len(q.sessions) == len(out):
+        out = session_support(out, q.sessions, session_weight)
     return out
+
+
+def _ranking(
+    logits: dict[int, NDArray[np.float32]], depth: int, weight: float, session_weight: float
+) -> Callable[[QueryResult], NDArray[np.float64]]:
+    return lambda q: reranked_scores(q, logits[id(q)], depth, weight, session_weight)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,12 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N conversations / scorable questions")
     ap.add_argument("--depths", default="10,20,30", help="head depths N to rerank (comma-separated)")
     ap.add_argument("--weights", default="0.25,0.5,1.0", help="mixing weights B (comma-separated)")
+    ap.add_argument(
+        "--session-weights", default=f"0,{SESSION_WEIGHT}",
+        help="session support weights S after the reranker (comma-separated; recall uses SESSION_WEIGHT)",
+    )  # fmt: skip
     ap.add_argument("--out", default=None, help="result file stem (default: rerank_probe_<source>)")
     ap.add_argument("--out-dir", type=Path, default=RESULTS, help="result directory (default: benchmarks/results)")
     args = ap.parse_args(argv)
     try:
         depths = [int(x) for x in args.depths.split(",")]
         weights = [float(x) for x in args.weights.split(",")]
+        session_weights = [float(x) for x in args.session_weights.split(",")]
     except ValueError:
         ap.error("--depths and --weights take comma-separated numbers")
     if min(depths) < 2:
@@ -104,9 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     for d in depths:
         for w in weights:
-            res = evaluate(lists, args.source, lambda q, d=d, w=w: reranked_scores(q, by_id[id(q)], d, w))
-            rows.append({"rescoring": f"rerank N={d} B={w}", "depth": d, "weight": w, **_flat(res)})
-        res = evaluate(lists, args.source, lambda q, d=d: reranked_scores(q, by_id[id(q)], d, 1e6))
+            for sw in session_weights:
+                res = evaluate(lists, args.source, _ranking(by_id, d, w, sw))
+                label = f"rerank N={d} B={w}" + (f", session S={sw}" if sw else ", no session support")
+                rows.append({"rescoring": label, "depth": d, "weight": w, "session_weight": sw, **_flat(res)})
+        res = evaluate(lists, args.source, _ranking(by_id, d, 1e6, 0.0))
         rows.append({"rescoring": f"rerank N={d}, cross-encoder alone", "depth": d, "weight": None, **_flat(res)})
     cols = [c for c in rows[0] if c != "rescoring"]
     table = md_table(["rescoring", *cols], [[r["rescoring"], *[r.get(c) for c in cols]] for r in rows])

@@ -24,7 +24,7 @@ from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_t
 from psm_core.ordering import LIST_DEPTH, newer_first, updated_by
 from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
-from psm_core.rerank import rerank_order, rerank_text
+from psm_core.rerank import rerank_order, rerank_text, session_support
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
@@ -326,6 +326,8 @@ class UserMemory:
             cross: dict[int, float] = {}
             if depth > 1 and len(listed) > 1:
                 scores, listed, cross = self._rerank(q, cands, scores, listed, depth)
+                scores = session_support(scores, [c.record.session_id for c in cands])
+                listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
             listed = listed[: max(k, LIST_DEPTH)]

@@ -5,6 +5,7 @@ CrossEncoder(adapter)      all-MiniLM-L6-v2 (the packaged embedder's weights) + 
                            linear head; merged once, exported to ONNX under model_cache, run with onnxruntime
   .score(query, texts)     one relevance logit per text: float32 [n]
 rerank_order(scores, ce, weight)   the new order of a list: z(score) + weight · z(ce)
+session_support(scores, sessions)  the reranked list's scores with each memory lifted by its session's best
 rerank_text(record)        a memory as the cross-encoder reads it ("speaker: text" for named speakers)
 ```
 The skill ranks every candidate from content-free features; the cross-encoder reads the question and
@@ -33,12 +34,26 @@ from psm_core.embeddings import _export_onnx, ort_session, resolve_model_path
 from psm_core.errors import ConfigurationError
 from psm_core.types import MemoryRecord
 
-__all__ = ["DEFAULT_ADAPTER", "CrossEncoder", "load_cross_encoder", "rerank_order", "rerank_text"]
+__all__ = [
+    "DEFAULT_ADAPTER",
+    "SESSION_TOP",
+    "SESSION_WEIGHT",
+    "CrossEncoder",
+    "load_cross_encoder",
+    "rerank_order",
+    "rerank_text",
+    "session_support",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "skill" / "weights" / "reranker.safetensors"
 _GENERIC_ROLES = ("", "user", "assistant", "system", "human", "ai")
+# After the cross-encoder, a memory is lifted by the mean z-score of the SESSION_TOP best candidates of its
+# session, times SESSION_WEIGHT (docs/benchmarks.md, "Session support after the reranker": chosen by
+# leave-one-conversation-out over the held-out LoCoMo conversations, 0.3 in each fold).
+SESSION_WEIGHT = 0.3
+SESSION_TOP = 3
 
 
 def rerank_text(record: MemoryRecord) -> str:
@@ -61,6 +76,31 @@ def rerank_order(scores: ArrayLike, ce: ArrayLike, weight: float) -> list[int]:
         raise ValueError(f"scores and cross-encoder scores differ in length: {s.shape} vs {c.shape}")
     mixed = _z(s) + weight * _z(c)
     return [int(i) for i in np.argsort(-mixed, kind="stable")]
+
+
+def session_support(
+    scores: ArrayLike, sessions: Sequence[str | None], weight: float = SESSION_WEIGHT, top: int = SESSION_TOP
+) -> NDArray[np.float64]:
+    """``scores`` (every candidate of a list) reordered by z(score) + ``weight`` · the mean z of the ``top``
+    best candidates of the same session (none for a candidate without a session): the same values, best
+    first in the new order, so a token budget still reads them in order. The evidence of a question tends
+    to share a session, so a memory beside other strong candidates is lifted over a lone one."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(sessions) != len(s):
+        raise ValueError(f"scores and sessions differ in length: {len(s)} vs {len(sessions)}")
+    if len(s) < 2 or weight == 0.0:
+        return s.copy()
+    z = _z(s)
+    adjusted = z.copy()
+    members: dict[str, list[int]] = {}
+    for i, sid in enumerate(sessions):
+        if sid is not None:
+            members.setdefault(sid, []).append(i)
+    for idx in members.values():
+        adjusted[idx] += weight * float(np.sort(z[idx])[::-1][:top].mean())
+    out = np.empty_like(s)
+    out[np.argsort(-adjusted, kind="stable")] = np.sort(s)[::-1]
+    return out
 
 
 def read_adapter(path: Path) -> tuple[dict[str, NDArray[np.float32]], dict[str, Any]]:
