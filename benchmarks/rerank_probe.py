@@ -55,7 +55,10 @@ def reranked_scores(
     for pos, j in enumerate(new):
         out[head[j]] = values[pos]
     if session_weight and len(q.sessions) == len(out):
-        out = session_support(out, q.sessions, session_weight)
+        new_order = session_support(out, q.sessions, session_weight)
+        values = np.sort(out)[::-1] - 1e-9 * np.arange(len(out))  # as recall assigns them; ties broken in the new order
+        out = np.empty_like(out)
+        out[new_order] = values
     return out
 
 

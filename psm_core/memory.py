@@ -292,7 +292,8 @@ class UserMemory:
         already in the prompt) are never returned nor counted as recalled. Updates access statistics
         (recall count, last access) unless ``touch=False`` (e.g. for evaluation or previews).
         ``rerank`` (default: ``settings.rerank``; 0: off) rescores the best ``rerank`` candidates with the
-        cross-encoder (:mod:`psm_core.rerank`) and reorders them; the rest keep the skill's order.
+        cross-encoder (:mod:`psm_core.rerank`) and reorders them, then orders every candidate again with
+        its session's support (:func:`psm_core.rerank.session_support`).
         """
         self._psm._check_open()
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
@@ -326,8 +327,10 @@ class UserMemory:
             cross: dict[int, float] = {}
             if depth > 1 and len(listed) > 1:
                 scores, listed, cross = self._rerank(q, cands, scores, listed, depth)
-                scores = session_support(scores, [c.record.session_id for c in cands])
-                listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH, depth))
+                order = session_support(scores, [c.record.session_id for c in cands])
+                scores = scores.copy()
+                scores[order] = np.sort(scores)[::-1]  # the same values, best first in the new order
+                listed = _without_covered(cands, order, max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
             listed = listed[: max(k, LIST_DEPTH)]

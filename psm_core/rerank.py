@@ -5,7 +5,7 @@ CrossEncoder(adapter)      all-MiniLM-L6-v2 (the packaged embedder's weights) + 
                            linear head; merged once, exported to ONNX under model_cache, run with onnxruntime
   .score(query, texts)     one relevance logit per text: float32 [n]
 rerank_order(scores, ce, weight)   the new order of a list: z(score) + weight · z(ce)
-session_support(scores, sessions)  the reranked list's scores with each memory lifted by its session's best
+session_support(scores, sessions)  the new order of a whole list, each memory lifted by its session's best
 rerank_text(record)        a memory as the cross-encoder reads it ("speaker: text" for named speakers)
 ```
 The skill ranks every candidate from content-free features; the cross-encoder reads the question and
@@ -80,16 +80,17 @@ def rerank_order(scores: ArrayLike, ce: ArrayLike, weight: float) -> list[int]:
 
 def session_support(
     scores: ArrayLike, sessions: Sequence[str | None], weight: float = SESSION_WEIGHT, top: int = SESSION_TOP
-) -> NDArray[np.float64]:
-    """``scores`` (every candidate of a list) reordered by z(score) + ``weight`` · the mean z of the ``top``
-    best candidates of the same session (none for a candidate without a session): the same values, best
-    first in the new order, so a token budget still reads them in order. The evidence of a question tends
-    to share a session, so a memory beside other strong candidates is lifted over a lone one."""
+) -> list[int]:
+    """Positions of a list's candidates (``scores``: every candidate, in any order) in their new order: by
+    z(score) + ``weight`` · the mean z of the ``top`` best candidates of the same session (no lift for a
+    candidate without a session; stable: ties keep the order of ``scores``). The evidence of a question
+    tends to share a session: a memory whose session holds other strong candidates is lifted over one
+    whose session's other candidates are weak (the only candidate of its session counts its own z)."""
     s = np.asarray(scores, dtype=np.float64)
     if len(sessions) != len(s):
         raise ValueError(f"scores and sessions differ in length: {len(s)} vs {len(sessions)}")
     if len(s) < 2 or weight == 0.0:
-        return s.copy()
+        return [int(i) for i in np.argsort(-s, kind="stable")]
     z = _z(s)
     adjusted = z.copy()
     members: dict[str, list[int]] = {}
@@ -98,9 +99,7 @@ def session_support(
             members.setdefault(sid, []).append(i)
     for idx in members.values():
         adjusted[idx] += weight * float(np.sort(z[idx])[::-1][:top].mean())
-    out = np.empty_like(s)
-    out[np.argsort(-adjusted, kind="stable")] = np.sort(s)[::-1]
-    return out
+    return [int(i) for i in np.argsort(-adjusted, kind="stable")]
 
 
 def read_adapter(path: Path) -> tuple[dict[str, NDArray[np.float32]], dict[str, Any]]:

@@ -104,7 +104,10 @@ def test_rerank_probe_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rc == 0
     summary = json.loads((out / "rerank_probe_locomo.json").read_text())
     names = [r["rescoring"] for r in summary["rows"]]
-    assert names[0].startswith("skill") and "rerank N=5 B=0.5" in names and len(names) == 5
+    # per depth: B=0.5 without and with session support (the default S values 0 and SESSION_WEIGHT), cross-encoder alone
+    assert names[0].startswith("skill") and len(names) == 7
+    assert "rerank N=5 B=0.5, no session support" in names and "rerank N=5 B=0.5, session S=0.3" in names
+    assert {r.get("session_weight") for r in summary["rows"][1:]} == {0.0, 0.3, None}
     for r in summary["rows"]:
         assert 0.0 <= r["all recall@10"] <= 1.0
     assert set(summary["ms_per_recall"]) == {"3", "5"} or set(summary["ms_per_recall"]) == {3, 5}

@@ -11,7 +11,14 @@ import pytest
 
 from psm_core import PSM, PSMSettings
 from psm_core.errors import ConfigurationError, InvalidInputError
-from psm_core.rerank import DEFAULT_ADAPTER, CrossEncoder, load_cross_encoder, read_adapter, rerank_order
+from psm_core.rerank import (
+    DEFAULT_ADAPTER,
+    CrossEncoder,
+    load_cross_encoder,
+    read_adapter,
+    rerank_order,
+    session_support,
+)
 from psm_core.skill.training.recall_lists import QueryResult
 from psm_core.skill.training.rerank import RerankConfig, RerankGroup, groups_from_lists, train_reranker
 
@@ -23,6 +30,19 @@ def test_rerank_order_mixes_z_scores() -> None:
     assert rerank_order([1.0, 1.0], [5.0, 5.0], 0.5) == [0, 1]  # ties keep the skill's order
     with pytest.raises(ValueError):
         rerank_order([1.0], [1.0, 2.0], 0.5)
+
+
+def test_session_support_lifts_a_memory_beside_strong_candidates_of_its_session() -> None:
+    # "a" (s1) leads, but its session's other candidates are weak; s2 holds the next three best. The session-less
+    # 7 gets no lift; the weak lone 6 is pulled down by its own z, under it and under s1's weak pair
+    scores = [5.0, 4.9, 4.8, 4.7, 1.0, 1.0, 1.0, 1.0]
+    sessions = ["s1", "s2", "s2", "s2", "s1", "s1", "s3", None]
+    assert session_support(scores, sessions, weight=0.3) == [1, 2, 3, 0, 7, 4, 5, 6]
+    assert session_support(scores, sessions, weight=0.0) == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert session_support([2.0, 3.0], ["s1", "s1"]) == [1, 0]  # one session: the skill's order
+    assert session_support([1.0], ["s1"]) == [0]
+    with pytest.raises(ValueError, match="differ in length"):
+        session_support([1.0, 2.0], ["s1"])
 
 
 def test_groups_from_lists_pairs_each_positive_with_non_gold_negatives() -> None:
