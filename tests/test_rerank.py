@@ -17,6 +17,7 @@ from psm_core.rerank import (
     load_cross_encoder,
     read_adapter,
     rerank_order,
+    rerank_text,
     session_support,
 )
 from psm_core.skill.training.recall_lists import QueryResult
@@ -155,6 +156,35 @@ def test_recall_reranks_its_head(tmp_path: Path) -> None:
         assert "Lisbon" in ranked.memories[0].text and "Mia" in ranked.memories[0].text
         with pytest.raises(InvalidInputError, match="rerank"):
             mem.recall("x", rerank=-1)
+
+
+def test_recall_orders_the_reranked_list_by_session_support(tmp_path: Path) -> None:
+    # the whole pipeline from the public API: the skill's scores (rerank=0), the cross-encoder over the head,
+    # then session_support over every candidate; recall(rerank=N) must give exactly that order
+    t0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    turns = [
+        ("s1", "My sister Mia moved to Lisbon in March."), ("s1", "Mia says the food in Lisbon is amazing."),
+        ("s1", "She found a flat near the river in Lisbon."), ("s2", "I went hiking with my dog on Saturday."),
+        ("s2", "My sister called me about her new job."), ("s3", "Work has been busy with the new project."),
+        ("s3", "The weather was rainy all week."), ("s3", "I'm thinking about learning Portuguese."),
+    ]  # fmt: skip
+    with PSM(PSMSettings(home=tmp_path / "home", rerank=4)) as psm:
+        mem = psm.for_user("alice")
+        for i, (sid, t) in enumerate(turns):
+            mem.observe(t, role="user", session_id=sid, timestamp=t0 + timedelta(minutes=i))
+        q = "What did my sister do?"
+        plain = mem.recall(q, k=8, rerank=0, touch=False).memories
+        assert len(plain) == 8
+        ranked = mem.recall(q, k=8, touch=False).memories
+        scores = np.array([m.score for m in plain])
+        logits = psm.cross_encoder.score(q, [rerank_text(mem.get(m.id)) for m in plain[:4]])
+        head = rerank_order(scores[:4], logits, psm.cross_encoder.weight)
+        after = scores.copy()
+        after[:4] = np.sort(scores[:4])[::-1][np.argsort(head)]  # the head's values in the new order
+        order = session_support(after, [mem.get(m.id).session_id for m in plain])
+        assert order != [int(i) for i in np.argsort(-after, kind="stable")]  # the session step moves something here
+        assert [m.id for m in ranked] == [plain[i].id for i in order]
+        assert [m.score for m in ranked] == sorted((m.score for m in ranked), reverse=True)
 
 
 def test_a_deep_rerank_head_does_not_widen_the_update_reordering(tmp_path: Path) -> None:
