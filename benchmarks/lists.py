@@ -208,9 +208,8 @@ def _ranked_units(q: QueryResult, scores: NDArray[np.float64], k: int, memories:
     for n, i in enumerate(np.argsort(-scores, kind="stable")):
         if memories and n == k:
             break
-        for u in sorted({u for u, _ in q.covered(i)}) or [
-            q.units[i]
-        ]:  # sorted: lists recorded before 2026-12-03 kept them in record-id order
+        # sorted: lists recorded before 2026-12-03 kept a fact's turns in record-id order
+        for u in sorted({u for u, _ in q.covered(i)}) or [q.units[i]]:
             if u not in out:
                 out.append(u)
                 if not memories and len(out) == k:

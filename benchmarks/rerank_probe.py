@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights = [float(x) for x in args.weights.split(",")]
         session_weights = [float(x) for x in args.session_weights.split(",")]
     except ValueError:
-        ap.error("--depths and --weights take comma-separated numbers")
+        ap.error("--depths, --weights and --session-weights take comma-separated numbers")
     if min(depths) < 2:
         ap.error("--depths must be at least 2")
     default = weak.DATA_ROOT / ("locomo/locomo_dev.json" if args.source == "locomo" else "longmemeval/longmemeval_s_dev.json.gz")

@@ -326,10 +326,9 @@ class UserMemory:
             listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH, depth))
             cross: dict[int, float] = {}
             if depth > 1 and len(listed) > 1:
-                scores, listed, cross = self._rerank(q, cands, scores, listed, depth)
+                scores, cross = self._rerank(q, cands, scores, listed[:depth])
                 order = session_support(scores, [c.record.session_id for c in cands])
-                scores = scores.copy()
-                scores[order] = np.sort(scores)[::-1]  # the same values, best first in the new order
+                scores[order] = np.sort(scores)[::-1]  # (a copy from _rerank) the same values, best first in the new order
                 listed = _without_covered(cands, order, max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
@@ -358,19 +357,19 @@ class UserMemory:
         return RecallResult(query=q, memories=kept, now=when, tokens=used)
 
     def _rerank(
-        self, q: str, cands: Sequence[Candidate], scores: NDArray[np.float64], listed: list[int], depth: int
-    ) -> tuple[NDArray[np.float64], list[int], dict[int, float]]:
-        """Reorder the first ``depth`` of ``listed`` by the cross-encoder mixed with the skill's scores; they
-        take the head's scores in their new order, so scores stay best first (a token budget reads them)."""
+        self, q: str, cands: Sequence[Candidate], scores: NDArray[np.float64], head: list[int]
+    ) -> tuple[NDArray[np.float64], dict[int, float]]:
+        """``scores`` with the candidates of ``head`` (best first) reordered by the cross-encoder mixed with the
+        skill's scores: they take the head's scores in their new order, so scores stay best first (a token
+        budget reads them); and each one's logit."""
         ce = self._psm.cross_encoder
-        head = listed[:depth]
         logits = ce.score(q, [rerank_text(cands[i].record) for i in head])
         new = rerank_order(scores[head], logits, ce.weight)
         values = sorted((float(scores[i]) for i in head), reverse=True)
         scores = scores.copy()
         for pos, j in enumerate(new):
             scores[head[j]] = values[pos]
-        return scores, [head[j] for j in new] + listed[depth:], {head[j]: float(logits[j]) for j in range(len(head))}
+        return scores, {head[j]: float(logits[j]) for j in range(len(head))}
 
     def _touch(self, ids: Sequence[str], when: datetime) -> None:
         idx = self._index
