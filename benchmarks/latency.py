@@ -28,7 +28,7 @@ from typing import Any
 from benchmarks.data import DEFAULT_LOCOMO, DEFAULT_LONGMEMEVAL, load_json, load_locomo
 from benchmarks.metrics import percentile
 from benchmarks.plots import latency_plot
-from benchmarks.report import environment, fmt, md_table
+from benchmarks.report import environment, fmt, md_table, progress
 from benchmarks.summary import publish
 from benchmarks.systems import open_chroma, timed
 
@@ -85,8 +85,6 @@ def _stream(texts: list[str]) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     from benchmarks.cache import CachingEmbedder
     from psm_core import PSM, PSMSettings, Tier
     from psm_core.embeddings import load_embedder
@@ -112,7 +110,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             col = client.create_collection("raw_floor", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
             stored = 0
             for n_size, size in enumerate(sizes):
-                bar = tqdm(total=size, initial=stored, desc=f"loading {size}", unit="mem", disable=None)
+                bar = progress(total=size, initial=stored, desc=f"loading {size}", unit="mem")
                 while stored < size:
                     chunk = [next(bulk) for _ in range(min(CHUNK, int((size - stored) * 1.05) + 10))]
                     events = [

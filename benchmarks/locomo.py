@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.data import DEFAULT_LOCOMO, LOCOMO_CATEGORIES, Conversation, load_locomo
 from benchmarks.metrics import answer_coverage, evidence_recall, first_ranks
+from benchmarks.report import progress
 from benchmarks.systems import CONTEXT_HEADER, Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma, timed
 from psm_core.text import count_tokens
 
@@ -83,8 +84,6 @@ def score_hits(hits_by_k: Mapping[int, Sequence[Hit]], evidence: Sequence[str], 
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     from benchmarks.cache import default_embedder
     from benchmarks.psm_system import PsmSystem
     from benchmarks.summary import finish_locomo
@@ -103,7 +102,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         info["consolidation_available"] = psm.can_consolidate
         info["bm25_stemmer"] = bm25.stemmed
         try:
-            bar = tqdm(total=sum(len(c.questions) for c in convs), desc="locomo", unit="q", disable=None)
+            bar = progress(total=sum(len(c.questions) for c in convs), desc="locomo", unit="q")
             for conv in convs:
                 docs = _docs(conv)
                 _, bm25_ms = timed(bm25.index, docs)

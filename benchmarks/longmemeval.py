@@ -32,6 +32,7 @@ from typing import Any
 
 from benchmarks.data import DEFAULT_LONGMEMEVAL, LmeQuestion, load_longmemeval
 from benchmarks.metrics import ndcg_any, recall_all, recall_any
+from benchmarks.report import progress
 from benchmarks.systems import Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma, timed
 
 __all__ = ["KS", "add_arguments", "run", "score_sessions", "select"]
@@ -91,8 +92,6 @@ def _line(date: Any, text: str) -> str:
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     from benchmarks.cache import default_embedder
     from benchmarks.lme_summary import finish
     from benchmarks.psm_system import PsmSystem
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         psm = PsmSystem(Path(tmp) / "psm", embedder, unit_key="session_id", skill=args.skill, isolate=not args.accumulate)
         info.update(skill=psm.skill_name, consolidation_available=psm.can_consolidate, bm25_stemmer=bm25.stemmed)
         try:
-            for q in tqdm(qs, desc="longmemeval", unit="q", disable=None):
+            for q in progress(qs, desc="longmemeval", unit="q"):
                 rows.append(_question(q, bm25, vec, vturns, psm, info, args.rerank))
         finally:
             vec.close()

@@ -21,9 +21,41 @@ from typing import Any
 
 from benchmarks.metrics import mean, percentile
 
-__all__ = ["RESULTS_DIR", "aggregate", "environment", "fmt", "md_table", "write_results"]
+__all__ = ["LOG_INTERVAL_S", "RESULTS_DIR", "aggregate", "environment", "fmt", "md_table", "progress", "write_results"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+LOG_INTERVAL_S = 30.0  # how often a bar writes to a log file (stderr not a terminal)
+
+
+def progress(iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:
+    """A tqdm bar on stderr: live on a terminal; redirected to a file (``... 2> log``, ``nohup``), one
+    line every ``LOG_INTERVAL_S`` seconds, so a long run shows where it is (tqdm's own default,
+    ``disable=None``, shows nothing there). ``PSM_BENCH_PROGRESS=0`` turns it off."""
+    from tqdm.auto import tqdm
+
+    off = os.environ.get("PSM_BENCH_PROGRESS", "1").strip().lower() in ("0", "false", "no", "off")
+    tty = sys.stderr.isatty()
+    opts: dict[str, Any] = {"file": sys.stderr, "disable": off}
+    if not tty:
+        opts.update(file=_Lines(sys.stderr), mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S, ncols=100)
+    return tqdm(iterable, **{**opts, **kwargs})
+
+
+class _Lines:
+    """A stream for tqdm that turns its carriage-return redraws into lines (a log file keeps each one)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._last = ""
+
+    def write(self, text: str) -> None:
+        for line in text.replace("\r", "\n").split("\n"):
+            if line.strip() and line != self._last:  # tqdm redraws the final state on close
+                self._stream.write(line + "\n")
+                self._last = line
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.lists import CACHE, evaluate, record
-from benchmarks.report import environment, md_table
+from benchmarks.report import environment, md_table, progress
 from psm_core.rerank import SESSION_WEIGHT, rerank_order, session_support
 from psm_core.skill.training import weak
 from psm_core.skill.training.recall_lists import QueryResult
@@ -98,8 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not data.exists():
         ap.error(f"data file {data} not found: pass --data PATH to a file of the official format")
 
-    from tqdm.auto import tqdm
-
     from psm_core.rerank import load_cross_encoder
 
     t0 = time.time()
@@ -108,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = max(depths)
     logits: list[NDArray[np.float32]] = []
     cost: dict[int, list[float]] = {d: [] for d in depths}
-    for q in tqdm(lists, desc="cross-encoder", unit="q", disable=None):
+    for q in progress(lists, desc="cross-encoder", unit="q"):
         order = np.argsort(-q.scores, kind="stable")[:top]
         texts = [q.texts[i] for i in order]
         logits.append(ce.score(q.query, texts))

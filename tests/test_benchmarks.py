@@ -24,7 +24,7 @@ from benchmarks.diagnose import compare
 from benchmarks.locomo import score_hits
 from benchmarks.longmemeval import score_sessions, select
 from benchmarks.metrics import answer_coverage, dedupe, evidence_recall, first_ranks, ndcg_any, percentile, recall_all, recall_any
-from benchmarks.report import aggregate, md_table
+from benchmarks.report import aggregate, md_table, progress
 from benchmarks.systems import Bm25System, Doc, Hit, VectorSystem, context_tokens, open_chroma
 from psm_core.embeddings import load_embedder
 from psm_core.text import count_tokens
@@ -184,6 +184,19 @@ def test_aggregate_table_and_compare() -> None:
     table = md_table(["system", "r"], [["psm", 0.5], ["bm25", float("nan")]])
     assert "0.500" in table and "n/a" in table
     assert math.isnan(percentile([], 50))
+
+
+def test_progress_writes_lines_to_a_log_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("benchmarks.report.LOG_INTERVAL_S", 0.0)  # a line per update
+    assert list(progress(range(3), desc="probe", unit="q")) == [0, 1, 2]
+    err = capsys.readouterr().err  # captured: not a terminal, as in `... 2> log`
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "\r" not in err and len(lines) >= 2 and "probe" in lines[-1] and "3/3" in lines[-1]
+    monkeypatch.setenv("PSM_BENCH_PROGRESS", "0")
+    assert list(progress(range(3), desc="quiet")) == [0, 1, 2]
+    assert "quiet" not in capsys.readouterr().err
 
 
 # -- systems (real bm25s, real embedder, real Chroma) --------------------------------------------
