@@ -31,14 +31,21 @@ def progress(iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:
     """A tqdm bar on stderr: live on a terminal; redirected to a file (``... 2> log``, ``nohup``), one
     line every ``LOG_INTERVAL_S`` seconds, so a long run shows where it is (tqdm's own default,
     ``disable=None``, shows nothing there). ``PSM_BENCH_PROGRESS=0`` turns it off."""
-    from tqdm.auto import tqdm
-
     off = os.environ.get("PSM_BENCH_PROGRESS", "1").strip().lower() in ("0", "false", "no", "off")
-    tty = sys.stderr.isatty()
-    opts: dict[str, Any] = {"file": sys.stderr, "disable": off}
-    if not tty:
-        opts.update(file=_Lines(sys.stderr), mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S, ncols=100)
-    return tqdm(iterable, **{**opts, **kwargs})
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, **{"file": sys.stderr, "disable": off, **kwargs})
+    from tqdm import tqdm as plain  # text lines, whatever the front end
+
+    opts = {
+        "file": _Lines(sys.stderr),
+        "disable": off,
+        "mininterval": LOG_INTERVAL_S,
+        "maxinterval": LOG_INTERVAL_S,
+        "ncols": 100,
+    }
+    return plain(iterable, **{**opts, **kwargs})
 
 
 class _Lines:
