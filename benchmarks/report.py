@@ -35,7 +35,7 @@ def progress(iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, **{"file": sys.stderr, "disable": off, **kwargs})
+        return tqdm(iterable, **{"disable": off, **kwargs})  # tqdm writes to stderr
     from tqdm import tqdm as plain  # text lines, whatever the front end
 
     opts = {
