@@ -110,7 +110,7 @@ def stated(mem: UserMemory, rec: MemoryRecord, key: str) -> set[str]:
     """Units whose value a record states: its own turn, or the source turn of a fact's text."""
     if key in rec.metadata:
         return {str(rec.metadata[key])}
-    src = (rec.metadata.get("_psm") or {}).get("source")
+    src = rec.ledger.get("source")
     if src:
         try:
             return units(mem, mem.get(src), key)

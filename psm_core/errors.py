@@ -105,10 +105,12 @@ class VersionConflictError(PSMError):
 class StoreLockedError(PSMError):
     """Another process has this PSM_HOME open for writing."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, reason: str | None = None) -> None:
         self.path = path
         super().__init__(
-            f"{path} is locked by another process: an embedded store has one writer. "
+            f"{path} {reason}"
+            if reason
+            else f"{path} is locked by another process: an embedded store has one writer. "
             "Close the other process, or run a Chroma server (PSM_CHROMA_URL) for many processes"
         )
 

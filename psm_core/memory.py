@@ -21,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
-from psm_core.ordering import LIST_DEPTH, newer_first, updated_by
+from psm_core.ledger import source as _source
+from psm_core.ledger import updated_by
+from psm_core.ordering import LIST_DEPTH, newer_first
 from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.rerank import rerank_order, rerank_text, session_support
@@ -30,6 +32,20 @@ from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
 from psm_core.text import clean_text, count_tokens
 from psm_core.types import PERSISTENT_TIERS, Event, Kind, MemoryRecord, Status, Tier, utcnow
+from psm_core.validation import (
+    MAX_ID_CHARS,
+    check_bool,
+    check_fraction,
+    check_id,
+    check_ids,
+    check_int,
+    check_kind,
+    check_metadata,
+    check_optional_str,
+    check_tier,
+    check_tiers,
+    check_timestamp,
+)
 
 if TYPE_CHECKING:
     from psm_core.consolidation import Conflict
@@ -44,6 +60,9 @@ _UPDATABLE = frozenset(
      "provenance", "valid_from", "valid_to", "status", "metadata", "tier", "recall_count", "last_access"}
 )  # fmt: skip
 _FLUSH_AT = 256
+MAX_K = 1000
+"""Most memories one recall returns (a larger ``k`` is refused: page with ``exclude_ids`` instead)."""
+_MAX_ROLE_CHARS = 128
 
 
 class MemoryStats(BaseModel):
@@ -56,13 +75,6 @@ class MemoryStats(BaseModel):
     total: int
     tokens: int
     latest_activity: datetime | None
-
-
-def _source(record: MemoryRecord) -> str | None:
-    """The record a consolidated fact took its text from (its ledger's ``source``), if any."""
-    led = record.metadata.get("_psm")
-    src = led.get("source") if isinstance(led, dict) else None
-    return src if isinstance(src, str) else None
 
 
 def _without_covered(cands: Sequence[Candidate], order: Iterable[int], k: int) -> list[int]:
@@ -103,8 +115,21 @@ class UserMemory:
             return idx
         with idx.lock:
             if not idx.loaded:
+                found: dict[str, tuple[MemoryRecord, NDArray[np.float32] | None]] = {}
+                stale: dict[Tier, list[str]] = {}
                 for tier in PERSISTENT_TIERS:
-                    idx.put_many(self._psm.store.scan(self.key, tier, with_vectors=True))
+                    for rec, vec in self._psm.store.scan(self.key, tier, with_vectors=True):
+                        have = found.get(rec.id)
+                        if have is not None:  # a copy left in two tiers (a move cut short): the newer one wins
+                            older = have[0] if rec.version >= have[0].version else rec
+                            stale.setdefault(older.tier, []).append(rec.id)
+                            if older is rec:
+                                continue
+                        found[rec.id] = (rec, vec)
+                idx.put_many(found.values())
+                for tier, ids in stale.items():
+                    self._psm.store.delete(self.key, tier, ids)
+                    logger.warning("user %s: removed %d stale copies left in the %s tier", self.key[:8], len(ids), tier.value)
                 idx.sentences = {rid: m for rid, m in self._psm.store.scan_sentences(self.key).items() if rid in idx.records}
                 idx.loaded = True
                 logger.debug("loaded %d memories of user %s", len(idx), self.key[:8])
@@ -128,13 +153,17 @@ class UserMemory:
 
     # -- writing --------------------------------------------------------------------------------
     def _event(
-        self, text: Any, role: str, session_id: str | None, timestamp: datetime | None, metadata: Mapping[str, Any] | None
+        self, text: Any, role: Any, session_id: Any, timestamp: Any, metadata: Any
     ) -> Event:
         cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
-        if not isinstance(role, str) or not role.strip():
-            raise InvalidInputError(f"role must be a non-empty string, got {role!r}")
+        role = check_optional_str(role, "role", max_chars=_MAX_ROLE_CHARS)
+        if role is None:
+            raise InvalidInputError("role must be a non-empty string, got None")
+        session_id = check_optional_str(session_id, "session_id", max_chars=MAX_ID_CHARS)
+        timestamp = check_timestamp(timestamp)
+        meta = check_metadata(metadata)
         try:
-            return Event(text=cleaned, role=role, session_id=session_id, timestamp=timestamp, metadata=dict(metadata or {}))
+            return Event(text=cleaned, role=role, session_id=session_id, timestamp=timestamp, metadata=meta)
         except ValidationError as exc:
             raise InvalidInputError(f"invalid event: {exc.errors()[0]['msg']}") from exc
 
@@ -159,6 +188,9 @@ class UserMemory:
         Events may be :class:`Event`, dicts with the ``observe`` arguments, or plain strings.
         """
         self._psm._check_open()
+        if events is None or isinstance(events, (str, bytes, Mapping, Event)) or not isinstance(events, Iterable):
+            raise InvalidInputError(f"observe_many takes a list of events (Event, dict or str), got {type(events).__name__}")
+        check_bool(progress, "progress")
         evs = [self._coerce(e) for e in events]
         if not evs:
             return []
@@ -240,24 +272,29 @@ class UserMemory:
         metadata: Mapping[str, Any] | None = None,
         record_id: str | None = None,
     ) -> MemoryRecord:
-        """Store ``text`` explicitly (no gate) in a persistent tier; semantic by default."""
+        """Store ``text`` explicitly (no gate) in a persistent tier; semantic by default.
+
+        ``record_id`` names the record (default: a fresh id); a record of this user with that id is
+        replaced, whatever its tier, so one id never lives in two tiers."""
         self._psm._check_open()
         cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
-        try:
-            tier = Tier(tier)
-            kind = Kind(kind)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from exc
+        tier = check_tier(tier)
+        kind = check_kind(kind)
         if tier not in PERSISTENT_TIERS:
             raise InvalidInputError(f"remember() writes persistent tiers {[t.value for t in PERSISTENT_TIERS]}, not {tier.value}")
-        when = timestamp or utcnow()
-        extra: dict[str, Any] = {"id": record_id} if record_id else {}
+        confidence = check_fraction(confidence, "confidence")
+        importance = check_fraction(importance, "importance")
+        emotional_weight = check_fraction(emotional_weight, "emotional_weight")
+        prov = check_ids(provenance, "provenance")
+        when = check_timestamp(timestamp) or utcnow()
+        meta = check_metadata(metadata)
+        rid = check_id(record_id) if record_id is not None else None
+        extra: dict[str, Any] = {"id": rid} if rid else {}
         try:
             rec = MemoryRecord(
                 user_id=self.user_id, tier=tier, text=cleaned, kind=kind, observed_at=when, valid_from=when,
                 confidence=confidence, importance=importance, emotional_weight=emotional_weight,
-                strength=max(0.05, importance), provenance=list(provenance), metadata=dict(metadata or {}),
-                **extra,
+                strength=max(0.05, importance), provenance=prov, metadata=meta, **extra,
             )  # fmt: skip
         except ValidationError as exc:
             raise InvalidInputError(f"invalid memory: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
@@ -266,7 +303,11 @@ class UserMemory:
         idx = self._ensure_loaded()
         with idx.lock:
             self._psm.store.register_user(self.user_id)
-            self._psm.store.upsert(self.key, tier, [rec], vec[None, :], new=record_id is None)
+            if rid is not None:  # a replaced record leaves no copy behind in another tier
+                self._psm.store.delete_everywhere(self.key, [rid], keep=tier)
+                self._working.remove(rid)
+                self._dirty.discard(rid)
+            self._psm.store.upsert(self.key, tier, [rec], vec[None, :], new=rid is None)
             idx.put(rec, vec)
         logger.info("user %s remembered %s in %s", self.key[:8], rec.id, tier.value)
         return rec
@@ -297,18 +338,18 @@ class UserMemory:
         """
         self._psm._check_open()
         q = clean_text(query, max_bytes=self._psm.settings.max_text_bytes, what="query")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
-        if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 1):
-            raise InvalidInputError(f"token_budget must be a positive int, got {token_budget!r}")
+        check_int(k, "k", low=1, high=MAX_K)
+        if token_budget is not None:
+            check_int(token_budget, "token_budget", low=1)
         depth = self._psm.settings.rerank if rerank is None else rerank
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-            raise InvalidInputError(f"rerank must be a non-negative int, got {rerank!r}")
-        try:
-            wanted = {Tier(t) for t in tiers} if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from exc
-        excluded = set(exclude_ids)
+        check_int(depth, "rerank", low=0, high=200)
+        wanted = check_tiers(tiers) if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
+        if Tier.SENSORY in wanted:
+            raise InvalidInputError("recall searches working, episodic, semantic and archival tiers; the sensory buffer is sensory()")
+        check_bool(include_superseded, "include_superseded")
+        check_bool(touch, "touch")
+        now = check_timestamp(now, "now")
+        excluded = set(check_ids(exclude_ids, "exclude_ids"))
         idx = self._ensure_loaded()
         qv = self._psm.skill.query_vector(self._psm.embed([q])[0])
         n = max(5 * k, 50)
@@ -420,8 +461,9 @@ class UserMemory:
 
     def records(self, tier: Tier | str | None = None, *, session_id: str | None = None) -> list[MemoryRecord]:
         """Every persistent record of this user (of one tier, of one session when given), oldest first."""
+        want = check_tier(tier) if tier is not None else None
+        session_id = check_optional_str(session_id, "session_id")
         idx = self._ensure_loaded()
-        want = Tier(tier) if tier is not None else None
         with idx.lock:
             pool = idx.session_records(session_id) if session_id is not None else list(idx.records.values())
             recs = [r for r in pool if want is None or r.tier is want]
@@ -433,6 +475,7 @@ class UserMemory:
 
     def working(self, session_id: str | None = None) -> list[MemoryRecord]:
         """The turns of ``session_id`` in working memory, in order."""
+        session_id = check_optional_str(session_id, "session_id")
         return [it.record for it in self._working.items(session_id, all_sessions=False)]
 
     def sensory(self) -> list[Event]:
@@ -443,9 +486,27 @@ class UserMemory:
     def update(self, record_id: str, *, expected_version: int | None = None, **changes: Any) -> MemoryRecord:
         """Change fields of a persistent record (optimistic concurrency with ``expected_version``)."""
         self._psm._check_open()
+        check_id(record_id)
+        if expected_version is not None:
+            check_int(expected_version, "expected_version", low=1)
         bad = set(changes) - _UPDATABLE
         if bad:
             raise InvalidInputError(f"cannot update {sorted(bad)}; updatable fields: {sorted(_UPDATABLE)}")
+        if "metadata" in changes:
+            changes["metadata"] = check_metadata(changes["metadata"])
+        for name in ("valid_from", "valid_to", "last_access"):
+            if name in changes:
+                check_timestamp(changes[name], name)
+        if "provenance" in changes:
+            changes["provenance"] = check_ids(changes["provenance"], "provenance")
+        if "tier" in changes:
+            changes["tier"] = check_tier(changes["tier"])
+        if "kind" in changes:
+            changes["kind"] = check_kind(changes["kind"])
+        return self._update(record_id, expected_version, changes)
+
+    def _update(self, record_id: str, expected_version: int | None, changes: dict[str, Any]) -> MemoryRecord:
+        """Write ``changes`` (checked; ``ledger`` allowed: the library's own writers) to one record."""
         idx = self._ensure_loaded()
         with idx.lock:
             old = idx.records.get(record_id)
@@ -465,7 +526,7 @@ class UserMemory:
             vec = record_vectors(self._psm.embed, [new])[0] if changed else idx.vector(record_id).copy()
             if new.tier is not old.tier:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
-                self._psm.store.delete(self.key, old.tier, [record_id])
+                self._psm.store.delete_everywhere(self.key, [record_id], keep=new.tier)
             elif changed or new.text != old.text:
                 self._psm.store.upsert(self.key, new.tier, [new], vec[None, :])
             else:
@@ -489,15 +550,16 @@ class UserMemory:
             in_working = self._working.remove(record_id)
             if rec is None and not in_working:
                 raise NotFoundError(record_id)
-            if rec is not None:
-                self._psm.store.delete(self.key, rec.tier, [record_id])
-                self._psm.store.delete_sentences(self.key, [record_id])
-                self._dirty.discard(record_id)
-                stated = [r for r in idx.records.values() if r.tier is Tier.SEMANTIC and _source(r) == record_id]
-                for r in stated:
-                    idx.remove(r.id)
-                    self._psm.store.delete(self.key, r.tier, [r.id])
-                    self._dirty.discard(r.id)
+            # every tier, not only the one the index holds: a move cut short between copy and delete
+            # (or an older version's bug) may have left a second copy, which must not resurrect
+            self._psm.store.delete_everywhere(self.key, [record_id])
+            self._psm.store.delete_sentences(self.key, [record_id])
+            self._dirty.discard(record_id)
+            stated = [r.id for r in idx.records.values() if r.tier is Tier.SEMANTIC and _source(r) == record_id]
+            for rid in stated:
+                idx.remove(rid)
+                self._dirty.discard(rid)
+            self._psm.store.delete_everywhere(self.key, stated)
         logger.info("user %s forgot %s", self.key[:8], record_id)
 
     def erase(self) -> None:

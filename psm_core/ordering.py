@@ -1,6 +1,6 @@
 """Recall order between a statement and the later statements that restate, update or contradict it.
 
-The consolidation pass records, in an episode's ledger (``metadata["_psm"]["updated_by"]``), the
+The consolidation pass records, in an episode's ledger (``record.ledger["updated_by"]``), the
 later episodes that say something about the same thing (:mod:`psm_core.consolidation.links`). When
 recall surfaces both, the later one is put first, so a prompt reads the current value before the
 old one; the old one stays in the list, right after it.
@@ -15,27 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from psm_core.types import MemoryRecord
+from psm_core.ledger import MAX_UPDATED_BY, UPDATED_BY, updated_by
 
 __all__ = ["LIST_DEPTH", "MAX_UPDATED_BY", "UPDATED_BY", "newer_first", "updated_by"]
 
-UPDATED_BY = "updated_by"
-"""Ledger key (under ``metadata["_psm"]``) listing the ids of later records that update a record."""
-
-_LEDGER = "_psm"
-
-MAX_UPDATED_BY = 32
-"""Most later records one record's ledger lists (the latest); a topic restated in every session stays bounded."""
-
 LIST_DEPTH = 10
 """Recall orders at least this many memories before it cuts the list to ``k``."""
-
-
-def updated_by(record: MemoryRecord) -> frozenset[str]:
-    """Ids of the later records that update ``record`` (empty when none)."""
-    led = record.metadata.get(_LEDGER)
-    ids = led.get(UPDATED_BY) if isinstance(led, dict) else None
-    return frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
 
 
 def newer_first(ids: Sequence[str], links: Mapping[str, frozenset[str]]) -> list[int]:

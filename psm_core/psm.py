@@ -41,12 +41,52 @@ __all__ = ["PSM"]
 logger = logging.getLogger(__name__)
 
 
+_OPEN: dict[Path, PSM] = {}
+"""Embedded homes open in this process (resolved path → PSM): opening one again shares the instance."""
+_OPEN_LOCK = threading.RLock()
+
+
 class PSM:
     """A memory layer: per-user tiered stores curated by a memory skill.
 
     Use as a context manager (or call :meth:`close`) so pending access statistics are written and
     the embedded store's lock is released.
+
+    An embedded home has one owner per process: opening a home that is already open in this process
+    returns the same instance (each open is matched by one :meth:`close`; the last one closes it), and
+    only another process gets :class:`~psm_core.errors.StoreLockedError`.
     """
+
+    _resolved: PSMSettings
+    _opens: int
+    _shared_again: bool
+    _closed: bool
+    _base_skill: MemorySkill | None
+
+    def __new__(
+        cls, settings: PSMSettings | None = None, *, embedder: Embedder | None = None, skill: MemorySkill | None = None
+    ) -> PSM:
+        resolved = settings if settings is not None else PSMSettings()
+        if resolved.server is None:
+            with _OPEN_LOCK:
+                open_ = _OPEN.get(_home_key(resolved.home))
+                if open_ is not None and not open_._closed:
+                    open_._share(resolved, embedder, skill)
+                    return open_
+        self = super().__new__(cls)
+        self._resolved = resolved
+        return self
+
+    def _share(self, settings: PSMSettings, embedder: Embedder | None, skill: MemorySkill | None) -> None:
+        if settings != self.settings or (embedder is not None and embedder is not self.embedder) or (
+            skill is not None and skill is not self._base_skill
+        ):
+            raise StoreLockedError(
+                str(self.settings.home),
+                "is already open in this process with other settings, embedder or skill: reuse that PSM, or close it first",
+            )
+        self._opens += 1
+        self._shared_again = True
 
     def __init__(
         self,
@@ -55,7 +95,11 @@ class PSM:
         embedder: Embedder | None = None,
         skill: MemorySkill | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else PSMSettings()
+        if getattr(self, "_shared_again", False):  # an already open home: __new__ returned its instance
+            self._shared_again = False
+            return
+        self.settings = self._resolved
+        self._opens = 1
         self._lock_file: Any = None
         if self.settings.server is None:
             self._acquire_lock(self.settings.home)
@@ -63,11 +107,15 @@ class PSM:
             self.embedder: Embedder = embedder or load_embedder(
                 self.settings.embedder, self.settings.embedder_backend, self.settings.model_cache / "models"
             )
+            self._base_skill: MemorySkill | None = skill
             self.skill: MemorySkill = skill or self._with_policy(load_skill(self.settings.skill, self.embedder))
             self.store = ChromaStore(self.settings)
         except BaseException:
             self._release_lock()
             raise
+        if self.settings.server is None:
+            with _OPEN_LOCK:
+                _OPEN[_home_key(self.settings.home)] = self
         self._users: dict[str, UserMemory] = {}
         self._users_lock = threading.Lock()
         self._erase_hooks: list[Callable[[str], None]] = []
@@ -154,10 +202,15 @@ class PSM:
         if self._feedback is not None or (self.settings.home / "feedback.sqlite3").exists():
             self.feedback_log.erase_user(user_id)
 
-    def compact(self) -> None:
-        """Reclaim the space of deleted and erased data in the embedded store."""
+    def compact(self) -> dict[str, int]:
+        """Reclaim the space of deleted and erased data in the embedded store (no byte of an erased user's
+        text stays in its files). Safe under traffic: calls wait while the files are compacted.
+
+        Against a Chroma server this is a no-op: stop the server and run ``chroma vacuum --path DIR``
+        on its data directory (docs/security.md)."""
+        self._check_open()
         self.flush()
-        self.store.compact()
+        return self.store.compact()
 
     def embed(self, texts: list[str], progress: bool = False) -> NDArray[np.float32]:
         """Embed ``texts`` with the shared embedder (with a progress bar for long batches)."""
@@ -211,16 +264,26 @@ class PSM:
             mem._flush()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Write pending statistics and release the store (the last close of a shared home does)."""
+        with _OPEN_LOCK:
+            if self._closed:
+                return
+            self._opens -= 1
+            if self._opens > 0:
+                return
+            self._closed = True
+            if _OPEN.get(_home_key(self.settings.home)) is self:
+                del _OPEN[_home_key(self.settings.home)]
         try:
             self._close_consolidation()
             self.flush()
         finally:
-            if self._feedback is not None:
-                self._feedback.close()
-            self._release_lock()
+            try:
+                self.store.close()
+            finally:
+                if self._feedback is not None:
+                    self._feedback.close()
+                self._release_lock()
 
     def __enter__(self) -> PSM:
         return self
@@ -313,3 +376,7 @@ class PSM:
 
     async def areload_policy(self) -> MemorySkill:
         return await asyncio.to_thread(self.reload_policy)
+
+
+def _home_key(home: Path) -> Path:
+    return Path(home).expanduser().resolve()

@@ -108,7 +108,9 @@ class MemoryRecord(BaseModel):
     ``valid_from``/``valid_to`` bound when a fact held (``valid_to`` is set when it is superseded);
     ``version`` increases on every write, for optimistic concurrency;
     ``context`` is the preceding turn of the session (speaker and text, truncated), used only to
-    retrieve this turn better — it is not part of what the memory says.
+    retrieve this turn better — it is not part of what the memory says;
+    ``metadata`` belongs to the caller (JSON values, validated at the door); ``ledger`` is the library's
+    own bookkeeping (:mod:`psm_core.ledger`), never written by callers.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -136,6 +138,7 @@ class MemoryRecord(BaseModel):
     status: Status = Status.ACTIVE
     version: int = Field(default=1, ge=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    ledger: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("created_at", "observed_at", "last_access", "valid_from", "valid_to")
     @classmethod

@@ -137,7 +137,7 @@ def test_resolve_keep_old_rejects_the_new_fact(baseline_psm):
     (conflict,) = mem.review_queue()
     mem.resolve(conflict.conflict_id, keep="old")
     new, old = mem.get(conflict.new_id), mem.get(conflict.old_id)
-    assert new.status is Status.SUPERSEDED and new.metadata["_psm"]["rejected"] is True and old.status is Status.ACTIVE
+    assert new.status is Status.SUPERSEDED and new.ledger["rejected"] is True and old.status is Status.ACTIVE
 
 
 def test_reinforcement_from_recalls_and_feedback_is_applied_exactly_once(baseline_psm):

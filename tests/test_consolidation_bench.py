@@ -37,7 +37,7 @@ def test_a_fact_covers_the_turns_of_its_provenance_and_states_its_source(baselin
     (fact,) = mem.records(Tier.SEMANTIC)
     assert fact.role == "Alice"  # the speaker of the statement is kept
     assert bench.units(mem, fact, "dia_id") == {"D1:1", "D1:2"}
-    src = next(r for r in recs if r.id == fact.metadata["_psm"]["source"])
+    src = next(r for r in recs if r.id == fact.ledger["source"])
     assert bench.stated(mem, fact, "dia_id") == {src.metadata["dia_id"]}
     assert bench.units(mem, mem.get(recs[0].id), "dia_id") == {"D1:1"}
 

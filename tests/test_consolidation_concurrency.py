@@ -48,14 +48,14 @@ def test_observe_and_recall_during_a_pass_all_survive(baseline_psm):
     assert rep.facts_created == 1 and rep.archived == 2
     stored = {r.id for tier in (Tier.EPISODIC, Tier.ARCHIVAL) for r, _ in baseline_psm.store.scan(mem.key, tier)}
     assert set(written) <= {r.id for r in mem.records()} and set(written) <= stored
-    seen_by_pass = [i for i in written if mem.get(i).metadata.get("_psm", {}).get("seen") == rep.pass_id]
+    seen_by_pass = [i for i in written if mem.get(i).ledger.get("seen") == rep.pass_id]
     arrived_during = [i for i in written if i not in seen_by_pass]
     assert arrived_during  # the writers really overlapped the pass
-    assert all(mem.get(i).tier is Tier.EPISODIC and "seen" not in mem.get(i).metadata.get("_psm", {}) for i in arrived_during)
+    assert all(mem.get(i).tier is Tier.EPISODIC and "seen" not in mem.get(i).ledger for i in arrived_during)
     assert sum(mem.get(i).recall_count for i in written) > 0  # recalls during the pass kept their counts
     nxt = baseline_psm.consolidate("alice")  # the next pass picks up what arrived during this one
     assert nxt.new_episodes == len(arrived_during)
-    assert all("seen" in mem.get(i).metadata["_psm"] for i in written)
+    assert all("seen" in mem.get(i).ledger for i in written)
 
 
 def test_an_edit_racing_the_pass_is_merged_not_lost(baseline_psm):
@@ -79,5 +79,5 @@ def test_an_edit_racing_the_pass_is_merged_not_lost(baseline_psm):
         got = mem.get(r.id)
         assert got.tier is Tier.ARCHIVAL  # the pass's change
         assert got.importance == 0.95 and got.metadata["tag"] == "edited"  # the app's edit
-        assert got.metadata["_psm"]["seen"] == rep.pass_id
+        assert got.ledger["seen"] == rep.pass_id
         assert got.version == r.version + 2  # one write each: the edit, then the recomputed pass change

@@ -76,7 +76,7 @@ def test_the_updated_sentence_is_kept_as_superseded_history_with_its_interval(ps
     (hist,) = [r for r in mem.records() if r.tier is Tier.SEMANTIC]
     assert hist.text == old.text and hist.provenance == [old.id] and hist.status is Status.SUPERSEDED
     assert (hist.valid_from, hist.valid_to) == (old.observed_at, new.observed_at)
-    assert hist.metadata["_psm"]["superseded_by"] == new.id
+    assert hist.ledger["superseded_by"] == new.id
     got = mem.get(old.id)  # the turn itself stays an active episode
     assert got.tier is Tier.EPISODIC and got.status is Status.ACTIVE
     q = "How long is my commute to work?"

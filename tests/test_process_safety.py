@@ -43,10 +43,18 @@ def test_second_process_fails_fast_with_a_clear_error(home):
         assert psm.for_user("alice").stats().total == 1
 
 
-def test_same_process_second_open_is_refused(home):
-    with PSM(PSMSettings(home=home)):
-        with pytest.raises(StoreLockedError):
-            PSM(PSMSettings(home=home))
+def test_same_process_second_open_shares_the_open_instance(home):
+    with PSM(PSMSettings(home=home)) as first:
+        first.for_user("alice").remember("written through the first open")
+        with PSM.local(home) as second:  # issue 24 item 9: same process, same home: the same owner
+            assert second is first
+            assert second.for_user("alice").stats().total == 1
+        assert not first.closed  # each open is matched by one close; the last one closes
+        first.for_user("alice").remember("still open after the inner close")
+    assert first.closed
+    with pytest.raises(StoreLockedError, match="other settings"):
+        with PSM(PSMSettings(home=home)):
+            PSM(PSMSettings(home=home, skill="baseline"))
 
 
 def test_acknowledged_writes_survive_sigkill(home):

@@ -21,7 +21,8 @@ from psm_core.consolidation.pass_ import ConsolidationPass, PassReport
 from psm_core.consolidation.review import Conflict, ReviewLog, resolve, review_queue
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.worker import Worker
-from psm_core.consolidation.writes import ConsolidationAborted, Hook, ledger
+from psm_core.consolidation.writes import ConsolidationAborted, Hook
+from psm_core.ledger import ledger
 from psm_core.stores.chroma import user_key
 from psm_core.types import Status, Tier, utcnow
 

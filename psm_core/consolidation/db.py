@@ -65,6 +65,7 @@ class StateDB:
             self._con = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.execute("PRAGMA secure_delete=ON")  # deleted rows (a journaled plan's texts) are zeroed
             self._con.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the consolidation database {path}: {exc}") from exc
@@ -101,7 +102,10 @@ class StateDB:
             return con.execute(sql, tuple(args)).rowcount
 
     def erase_user(self, user_key: str) -> None:
-        """Delete every row of the user ``user_key`` from every table."""
+        """Delete every row of the user ``user_key`` from every table; no byte of them stays in the files
+        (secure delete zeroes the pages, the checkpoint empties the write-ahead log)."""
         with self.tx() as con:
             for table in _USER_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE user_key=?", (user_key,))
+        with self._lock:
+            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -15,7 +15,8 @@ sentences  vectors of the first-person sentences of every episode that has none 
 done       drop the journal, record the pass
 ```
 A rerun after a crash resumes the journaled plan; every write converges records to a target
-(no-op when already there) and ledger entries in ``metadata["_psm"]`` make increments exactly once.
+(no-op when already there) and ledger entries (``MemoryRecord.ledger``, :mod:`psm_core.ledger`) make
+increments exactly once.
 """
 
 from __future__ import annotations
@@ -38,9 +39,21 @@ from psm_core.consolidation.links import statements_about_speaker
 from psm_core.consolidation.plan import FactSpec, PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
-from psm_core.consolidation.writes import LEDGER, Hook, RecordWriter, ledger
+from psm_core.consolidation.writes import Hook, RecordWriter
 from psm_core.index import record_vectors
-from psm_core.ordering import MAX_UPDATED_BY, UPDATED_BY
+from psm_core.ledger import (
+    FEEDBACK,
+    MAX_UPDATED_BY,
+    PASS,
+    RECALLS,
+    SEEN,
+    SOURCE,
+    SUPERSEDED_BY,
+    UPDATED_BY,
+    ledger,
+    ledger_int,
+    updated_by,
+)
 from psm_core.types import MemoryRecord, Status, Tier, utcnow
 
 if TYPE_CHECKING:
@@ -175,8 +188,8 @@ class ConsolidationPass:
         with idx.lock:
             when = now or mem.now()
             eps = [r for r in idx.records.values() if r.tier is Tier.EPISODIC and r.status is Status.ACTIVE]
-            new = [r for r in eps if not ledger(r).get("seen")]
-            seen = sorted((r for r in eps if ledger(r).get("seen")), key=lambda r: (r.observed_at, r.id))
+            new = [r for r in eps if not r.ledger.get(SEEN)]
+            seen = sorted((r for r in eps if r.ledger.get(SEEN)), key=lambda r: (r.observed_at, r.id))
             context = seen[-self.cfg.context_episodes :] if self.cfg.context_episodes else []
             episodes = sorted([*new, *context], key=lambda r: (r.observed_at, r.id))
             facts = sorted((r for r in idx.records.values() if r.tier is Tier.SEMANTIC and r.status in (Status.ACTIVE, Status.FLAGGED)),
@@ -227,7 +240,7 @@ class ConsolidationPass:
                     emotional_weight=f.emotional_weight,
                     strength=max(0.05, f.importance),
                     provenance=f.provenance,
-                    metadata={LEDGER: _fact_ledger(f, plan.pass_id)},
+                    ledger=_fact_ledger(f, plan.pass_id),
                 )  # fmt: skip
                 for f in specs
             ]
@@ -287,7 +300,7 @@ class ConsolidationPass:
         for oid, mid, value in pending:
             if mid:
                 effects.setdefault(mid, []).append((int(oid), float(value)))
-        recalled = [r.id for r in self._persistent() if r.recall_count > int(ledger(r).get("recalls", 0))]
+        recalled = [r.id for r in self._persistent() if r.recall_count > ledger_int(r, RECALLS)]
         applied: dict[str, int] = {}
 
         def reinforce(records: list[MemoryRecord]) -> list[dict[str, Any] | None]:
@@ -295,11 +308,11 @@ class ConsolidationPass:
             for r in records:
                 led = ledger(r)
                 s, conf = r.strength, r.confidence
-                fresh_recalls = r.recall_count - int(led.get("recalls", 0))
+                fresh_recalls = r.recall_count - ledger_int(r, RECALLS)
                 if fresh_recalls > 0:
-                    s = 1.0 - (1.0 - s) * (1.0 - cfg.reinforce_gain) ** fresh_recalls
-                    led["recalls"] = r.recall_count
-                fresh = [(o, v) for o, v in effects.get(r.id, []) if o > int(led.get("feedback", 0))]
+                    s = 1.0 - (1.0 - s) * (1.0 - cfg.reinforce_gain) ** min(fresh_recalls, 10_000)
+                    led[RECALLS] = r.recall_count
+                fresh = [(o, v) for o, v in effects.get(r.id, []) if o > ledger_int(r, FEEDBACK)]
                 for _, v in fresh:
                     if v > 0:
                         s += cfg.helpful_gain * v * (1.0 - s)
@@ -308,13 +321,12 @@ class ConsolidationPass:
                         if v <= -1.0:
                             conf *= cfg.correction_confidence
                 if fresh:
-                    led["feedback"] = max(o for o, _ in fresh)
+                    led[FEEDBACK] = max(o for o, _ in fresh)
                     applied[r.id] = len(fresh)
                 if led == ledger(r):
                     out.append(None)
                     continue
-                out.append({"strength": float(min(1.0, max(0.0, s))), "confidence": float(conf),
-                            "metadata": {**r.metadata, LEDGER: led}})  # fmt: skip
+                out.append({"strength": float(min(1.0, max(0.0, s))), "confidence": float(conf), "ledger": led})
             return out
 
         written = self.writer.converge(sorted(set(recalled) | set(effects)), reinforce)
@@ -333,7 +345,7 @@ class ConsolidationPass:
         live: set[str] = set()
         ended: dict[str, datetime] = {}
         for r in recs:
-            if r.tier is Tier.SEMANTIC and not ledger(r).get(SUPERSEDED_BY):  # history covers nothing
+            if r.tier is Tier.SEMANTIC and not r.ledger.get(SUPERSEDED_BY):  # history covers nothing
                 if r.status is Status.SUPERSEDED:
                     for p in r.provenance:
                         end = r.valid_to or now
@@ -354,10 +366,10 @@ class ConsolidationPass:
             for r in records:
                 led = ledger(r)
                 want: dict[str, Any] = {}
-                if r.id in new and not led.get("seen"):
-                    led["seen"] = plan.pass_id
-                    want["metadata"] = {**r.metadata, LEDGER: led}
-                have = list(led.get(UPDATED_BY) or ())
+                if r.id in new and not led.get(SEEN):
+                    led[SEEN] = plan.pass_id
+                    want["ledger"] = led
+                have = sorted(updated_by(r))
                 if set(plan.updated_by.get(r.id, ())) - set(have):
                     # later episodes restate or update this one: recall puts them first (ordering.newer_first);
                     # the ledger keeps the latest MAX_UPDATED_BY of them
@@ -365,7 +377,7 @@ class ConsolidationPass:
                     kept = sorted(merged[-MAX_UPDATED_BY:])
                     if kept != sorted(have):
                         led[UPDATED_BY] = kept
-                        want["metadata"] = {**r.metadata, LEDGER: led}
+                        want["ledger"] = led
                 if r.id in covered and r.id not in live and r.kind in self.cfg.supersede_kinds:
                     # only superseded facts cover this statement of a state: so is it (an event stays true)
                     until = max(ended[r.id], r.valid_from) if r.valid_from else ended[r.id]
@@ -425,12 +437,8 @@ class ConsolidationPass:
             )
 
 
-SUPERSEDED_BY = "superseded_by"
-"""Ledger key of a history fact: the later episode that updated the sentence it keeps."""
-
-
 def _fact_ledger(f: FactSpec, pass_id: str) -> dict[str, Any]:
-    led: dict[str, Any] = {"source": f.source_id, "pass": pass_id}
+    led: dict[str, Any] = {SOURCE: f.source_id, PASS: pass_id}
     if f.superseded_by:
         led[SUPERSEDED_BY] = f.superseded_by
     return led

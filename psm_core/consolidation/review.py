@@ -19,8 +19,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from psm_core.consolidation.db import StateDB
 from psm_core.consolidation.plan import ConflictSpec
-from psm_core.consolidation.writes import LEDGER, ledger
 from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
+from psm_core.ledger import ledger
 from psm_core.types import MemoryRecord, Status
 
 if TYPE_CHECKING:
@@ -128,8 +128,7 @@ def _set(mem: UserMemory, record_id: str, note: dict[str, Any], **changes: Any) 
                 cur = mem.get(record_id)
             except NotFoundError:
                 return None
-            meta = {**cur.metadata, LEDGER: {**ledger(cur), **note}}
-            return mem.update(record_id, expected_version=cur.version, metadata=meta, **changes)
+            return mem._update(record_id, cur.version, {"ledger": {**ledger(cur), **note}, **changes})
     return None  # pragma: no cover - tenacity reraises
 
 

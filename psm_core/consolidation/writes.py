@@ -24,23 +24,14 @@ from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Tier
 if TYPE_CHECKING:
     from psm_core.memory import UserMemory
 
-__all__ = ["LEDGER", "ConsolidationAborted", "Hook", "RecordWriter", "ledger"]
+__all__ = ["ConsolidationAborted", "Hook", "RecordWriter"]
 
 logger = logging.getLogger(__name__)
 
 Hook = Callable[[str], None]
 """Called with an event name after each step and write of a pass (progress, heartbeats, crash tests)."""
 
-LEDGER = "_psm"
-"""Metadata key of the consolidation ledger of a record (seen, applied recalls and feedback, source)."""
-
 Compute = Callable[[list[MemoryRecord]], "list[dict[str, Any] | None]"]
-
-
-def ledger(record: MemoryRecord) -> dict[str, Any]:
-    """The consolidation ledger of ``record`` (a copy; empty when it has none)."""
-    value = record.metadata.get(LEDGER)
-    return dict(value) if isinstance(value, dict) else {}
 
 
 class ConsolidationAborted(PSMError):

@@ -99,6 +99,7 @@ class FeedbackLog:
         self._con = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con.execute("PRAGMA secure_delete=ON")
         self._con.executescript(_SCHEMA)
         self._migrate()
 
@@ -315,3 +316,4 @@ class FeedbackLog:
         self._write([(f"DELETE FROM {t} WHERE user_key=?", [(key,)]) for t in ("outcomes", "surfaced", "retrievals", "profiles")])
         with self._lock:
             self._con.execute("VACUUM")
+            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")

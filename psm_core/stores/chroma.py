@@ -5,16 +5,24 @@ vectors a consolidation pass keeps of episodes, one row per sentence, id ``<reco
 user's collection, so no filter mistake can reach another user. A small registry collection maps
 hashes back to user ids for listing. The embedded client (``PersistentClient``) is the default;
 ``HttpClient`` is used when the settings name a Chroma server.
+
+Every call goes through a shared/exclusive gate (:class:`~psm_core.stores.gate.Gate`): :meth:`compact`
+takes it exclusively, closes the client, vacuums the database file in a child process (never with a
+second SQLite library in this process: two copies of SQLite in one process release each other's POSIX
+locks and corrupt the file) and reopens the client, so compaction under traffic waits instead of
+racing other threads.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import sqlite3
-from collections.abc import Mapping, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +30,7 @@ from numpy.typing import NDArray
 from psm_core.config import PSMSettings
 from psm_core.errors import ConfigurationError, StoreError
 from psm_core.stores.codec import from_chroma, to_chroma
+from psm_core.stores.gate import Gate
 from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Tier
 
 __all__ = ["ChromaStore", "user_key"]
@@ -33,6 +42,21 @@ _PAGE = 5000
 SENTENCES = "sentences"  # collection suffix of a user's sentence vectors (written by consolidation passes)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _shared(method: _F) -> _F:
+    """Run ``method`` holding the store's gate shared (compaction waits for it, and it for compaction)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
+        with self._gate.shared():
+            self._check_client()
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def user_key(user_id: str) -> str:
     """Stable, non-reversible key of a user id (hex sha256 prefix)."""
     return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
@@ -42,31 +66,59 @@ class ChromaStore:
     """Persistent tiers of every user, in one Chroma database (embedded or server)."""
 
     def __init__(self, settings: PSMSettings) -> None:
+
+        self._settings = settings
+        self._gate = Gate()
+        self.path: Path | None = settings.home / "chroma" if settings.server is None else None
+        self._client: Any = None
+        self._max_batch: int | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Connect the client (again, after :meth:`compact`) and drop every cached collection handle."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        self._settings = settings
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        server = settings.server
+        server = self._settings.server
         try:
             if server is None:
-                self.path: Path | None = settings.home / "chroma"
+                assert self.path is not None
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
             else:
                 host, port, ssl = server
-                self.path = None
                 self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
                 self._client.heartbeat()
+            self._collections: dict[str, Any] = {}
+            self._registered: set[str] = set()
+            self._registry = self._client.get_or_create_collection(
+                _REGISTRY, embedding_function=None, configuration={"hnsw": {"space": "l2"}}
+            )
         except Exception as exc:  # chromadb raises many types; wrap them with context
-            where = f"{server[0]}:{server[1]}" if server else str(settings.home / "chroma")
-            raise ConfigurationError(f"cannot open the Chroma store at {where}: {exc}") from exc
-        self._collections: dict[str, Any] = {}
-        self._registered: set[str] = set()
-        self._max_batch: int | None = None
-        self._registry = self._client.get_or_create_collection(
-            _REGISTRY, embedding_function=None, configuration={"hnsw": {"space": "l2"}}
-        )
+            self._close_client()
+            where = f"{server[0]}:{server[1]}" if server else str(self.path)
+            hint = "" if server else f"; if the files are damaged, run `psm doctor --home {self._settings.home}`"
+            error = ConfigurationError if server else StoreError
+            raise error(f"cannot open the Chroma store at {where}: {exc}{hint}") from exc
+
+    def _check_client(self) -> None:
+        if self._client is None:
+            raise StoreError("the Chroma store is closed: open a new PSM")
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        self._collections = {}
+        if client is not None:
+            try:
+                client.close()  # releases the shared system: a later open in this process reads the files afresh
+            except Exception:  # closing is best effort; the files are consistent either way
+                logger.debug("closing the Chroma client failed", exc_info=True)
+
+    def close(self) -> None:
+        """Release the client (waits for calls in flight). Idempotent."""
+        with self._gate.exclusive():
+            self._close_client()
 
     @property
     def is_server(self) -> bool:
@@ -95,6 +147,7 @@ class ChromaStore:
             self._collections[name] = col
         return col
 
+    @_shared
     def register_user(self, user_id: str) -> None:
         key = user_key(user_id)
         if key in self._registered:
@@ -103,11 +156,13 @@ class ChromaStore:
             self._registry.upsert(ids=[key], embeddings=np.ones((1, 1), dtype=np.float32), documents=[user_id])
         self._registered.add(key)
 
+    @_shared
     def users(self) -> list[str]:
         got = self._registry.get(include=["documents"])
         return sorted(d for d in got["documents"] or [] if d is not None)
 
     # -- records --------------------------------------------------------------------------------
+    @_shared
     def upsert(
         self, key: str, tier: Tier, records: Sequence[MemoryRecord], vectors: NDArray[np.float32], *, new: bool = False
     ) -> None:
@@ -152,6 +207,7 @@ class ChromaStore:
                 self._max_batch = 1000
         return self._max_batch
 
+    @_shared
     def update_meta(self, key: str, tier: Tier, records: Sequence[MemoryRecord]) -> None:
         """Rewrite the metadata of ``records`` (text and embeddings unchanged: use upsert for those)."""
         if not records:
@@ -166,10 +222,31 @@ class ChromaStore:
         except Exception as exc:
             raise StoreError(f"updating {len(records)} records in the {tier.value} tier failed: {exc}") from exc
 
+    @_shared
     def delete(self, key: str, tier: Tier, ids: Sequence[str]) -> None:
         if ids:
-            self._col(key, tier).delete(ids=list(ids))
+            try:
+                self._col(key, tier).delete(ids=list(ids))
+            except Exception as exc:
+                raise StoreError(f"deleting {len(ids)} records from the {tier.value} tier failed: {exc}") from exc
 
+    @_shared
+    def delete_everywhere(self, key: str, ids: Sequence[str], *, keep: Tier | None = None) -> None:
+        """Delete ``ids`` from every persistent tier of one user (but ``keep``): no copy survives anywhere."""
+        if not ids:
+            return
+        for tier in PERSISTENT_TIERS:
+            if tier is keep:
+                continue
+            col = self._col(key, tier, create=False)
+            if col is None:
+                continue
+            try:
+                col.delete(ids=list(ids))
+            except Exception as exc:
+                raise StoreError(f"deleting {len(ids)} records from the {tier.value} tier failed: {exc}") from exc
+
+    @_shared
     def get_vectors(self, key: str, tier: Tier, ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         col = self._col(key, tier, create=False)
         if col is None or not ids:
@@ -177,6 +254,7 @@ class ChromaStore:
         got = col.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
+    @_shared
     def scan(self, key: str, tier: Tier, with_vectors: bool = False) -> list[tuple[MemoryRecord, NDArray[np.float32] | None]]:
         """Every record of one tier of one user (paged)."""
         col = self._col(key, tier, create=False)
@@ -195,6 +273,7 @@ class ChromaStore:
                 return out
             offset += _PAGE
 
+    @_shared
     def query(self, key: str, tier: Tier, vector: NDArray[np.float32], n: int) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``n`` nearest records of one tier."""
         col = self._col(key, tier, create=False)
@@ -210,6 +289,7 @@ class ChromaStore:
     def _sentences(self, key: str, create: bool = True) -> Any:
         return self._named(f"psm_{key}_{SENTENCES}", create)
 
+    @_shared
     def put_sentences(self, key: str, vectors: Mapping[str, NDArray[np.float32]]) -> None:
         """Store the sentence vectors of records (record id -> one row per sentence), replacing theirs."""
         rows = [(rid, n, v) for rid, mat in vectors.items() for n, v in enumerate(np.asarray(mat, dtype=np.float32))]
@@ -229,6 +309,7 @@ class ChromaStore:
         except Exception as exc:
             raise StoreError(f"writing the sentence vectors of {len(vectors)} records failed: {exc}") from exc
 
+    @_shared
     def delete_sentences(self, key: str, record_ids: Sequence[str]) -> None:
         """Drop the sentence vectors of ``record_ids`` (no-op for records without any)."""
         col = self._sentences(key, create=False)
@@ -239,6 +320,7 @@ class ChromaStore:
         except Exception as exc:
             raise StoreError(f"deleting the sentence vectors of {len(record_ids)} records failed: {exc}") from exc
 
+    @_shared
     def scan_sentences(self, key: str) -> dict[str, NDArray[np.float32]]:
         """Every stored sentence vector of one user: record id -> (sentences, dim), in sentence order.
 
@@ -279,6 +361,7 @@ class ChromaStore:
         return out
 
     # -- users ----------------------------------------------------------------------------------
+    @_shared
     def delete_user(self, user_id: str) -> None:
         """Drop every collection of ``user_id`` (tiers and sentence vectors) and its registry entry."""
         key = user_key(user_id)
@@ -291,22 +374,29 @@ class ChromaStore:
         self._registry.delete(ids=[key])
         self._registered.discard(key)
 
-    def compact(self) -> None:
-        """Reclaim space of deleted data in the embedded store (purges Chroma's log, then VACUUM)."""
+    def compact(self, timeout: float = 600.0) -> dict[str, int]:
+        """Reclaim the space of deleted and erased data in the embedded store; no-op against a server.
+
+        Waits for calls in flight and holds new ones, closes the client, then a child process purges
+        the log of deleted collections, removes their orphaned segment folders and VACUUMs the file
+        (nothing of an erased user is left in it), and the client is reopened. Returns what was removed.
+        """
         if self.path is None:
-            return
-        db = self.path / "chroma.sqlite3"
-        if not db.exists():
-            return
-        con = sqlite3.connect(str(db), timeout=30)
-        try:
-            tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
-            if "embeddings_queue" in tables:
-                live = "select id from collections"
-                con.execute(
-                    f"delete from embeddings_queue where topic not in (select 'persistent://default/default/' || id from ({live}))"
-                )
-            con.commit()
-            con.execute("VACUUM")
-        finally:
-            con.close()
+            return {}
+        with self._gate.exclusive():
+            self._close_client()
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-m", "psm_core.stores.maintenance", "compact", str(self.path)],
+                    capture_output=True, text=True, timeout=timeout, check=False,
+                )  # fmt: skip
+            finally:
+                self._open()
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise StoreError(f"compacting {self.path} failed: {tail[0]}; the store is unchanged and open")
+        from psm_core.stores.maintenance import parse_report
+
+        report = parse_report(done.stdout)
+        logger.info("compacted %s: %s", self.path, report)
+        return report
