@@ -15,6 +15,7 @@ OWN = {
     "longmemeval": "LongMemEval_S session recall_all/any@k and ndcg_any@k per question type",
     "latency": "observe/recall latency at growing store sizes beside the raw Chroma floor",
     "diagnose": "per-category losses of PSM against the baselines, with examples",
+    "memops": "memory operations (updates, corrections, complements, noise) on scenarios, LongMemEval KU and BEAM",
 }
 
 

@@ -1,0 +1,220 @@
+"""Hand-written scenario sources of the *test* split: numbers are reported on these; never train on them.
+
+Written apart from the train split, in several other voices: texting style (lower case, "atm", "ngl",
+typos), American spelling, third person ("Rafa, my husband"), indirect statements that share few
+words with what they replace ("settling into our new place in Bristol"). It holds the conversations
+quoted in issue 25 (Google -> Anybotics, a move, a pet that died, a new partner, a rescheduled
+appointment, "sorry, I got that wrong: Saturday, not Friday", a count that changes, a second pet,
+"my car is red" / "my car is blue", "Where do I live?", "I have never used Flask" / "I built the Flask routes").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.memops.authoring import Pools, complement, correction, never, noise, restatement, update
+
+__all__ = ["POOLS", "SCENARIOS"]
+
+# fmt: off
+UPDATES: list[dict[str, Any]] = [
+    update("employer", "I work as a software engineer at Google.",
+           "I handed in my notice at Google! Next Monday I start at Anybotics.",
+           "Google", "Anybotics", "Where do I work now?", "What was my previous job?"),
+    update("residence", "we've got a flat in Leeds near the uni, been here six years",
+           "settling into our new place in Bristol, still living out of boxes lol",
+           "Leeds", "Bristol", "Where do I live?", "Where did I live before Bristol?"),
+    update("pet_status", "Our dog Biscuit is a nine-year-old spaniel, daft as a brush.",
+           "Biscuit died on Friday. The vet couldn't do anything for him.",
+           "nine-year-old spaniel", "died", "How's my dog Biscuit doing?"),
+    update("partner", "my boyfriend Kwame is coming round for dinner tonight",
+           "haven't mentioned it but Kwame and me called it quits. Ines and I have been together two months now",
+           "Kwame", "Ines", "Who is my partner?", "Who was I going out with before?"),
+    update("appointment_time", "Physio appointment is Thursday 2pm.",
+           "physio rang - they've pushed me back to next Tuesday, 11:15",
+           "Thursday", ["Tuesday", "11:15"], "When's my physio appointment?"),
+    update("direct_reports", "I've got 3 direct reports at the moment.",
+           "Two new hires joined my team this week, so I manage five people now.",
+           "3 direct reports", "five people", "How many people do I manage?", "How many people did I manage before the new hires?"),
+    update("car_colour", "My car is red.", "My car is blue.", "red", "blue", "What colour is my car?"),
+    update("job_title", "im a staff nurse on the cardiac ward", "Passed the interview!! Officially a ward sister from next month",
+           "staff nurse", "ward sister", "What's my role at the hospital?", "What was my role before?"),
+    update("manager", "Klara is my line manager, she's lovely.",
+           "Klara's off on maternity leave, so Priyesh is covering as my manager until she's back.",
+           "Klara", "Priyesh", "Who's my manager at the moment?"),
+    update("salary", "I'm on £31k at the council.", "New contract came through – £36,500 plus London weighting.",
+           "31k", "36,500", "What's my salary?"),
+    update("phone", "using a samsung galaxy s21 atm", "finally caved and got the iphone 15 pro",
+           "galaxy", "iphone 15", "Which phone am I using?"),
+    update("gym", "I'm a member at Anytime Fitness on Kings Road.",
+           "Cancelled Anytime Fitness – the leisure centre pool is way cheaper so I go there now.",
+           "Anytime Fitness", "leisure centre", "Where do I work out?"),
+    update("university", "I'm doing my MSc at Edinburgh.", "Transferred my PhD place to UCL, starting in September.",
+           "Edinburgh", "UCL", "Which university am I at?", "Where did I study before UCL?"),
+    update("diet", "Still veggie, 10 years and counting.", "I've started eating fish again so I guess I'm pescatarian now, not veggie",
+           "veggie", "pescatarian", "What's my diet like?"),
+    update("hair_colour", "My hair's blonde right now, grew out the highlights.",
+           "Went to the salon and came out a redhead, my hair color is totally different!",
+           "blonde", "redhead", "What color is my hair?"),
+    update("favourite_cafe", "Fave coffee spot is Brew Lab on Nicolson St.",
+           "honestly the new place, Kilner, has replaced Brew Lab as my go-to café",
+           "Brew Lab", "Kilner", "Where's my favourite café?"),
+    update("number_of_cats", "We've got two cats.",
+           "Fostering went well: we kept one of the kittens, so it's three cats in the house now.",
+           "two cats", "three cats", "How many cats do we have?"),
+    update("partner_job", "my husband Rafa drives for the bus depot", "Rafa quit the buses, he's retraining as an electrician",
+           "bus depot", "electrician", "What does my husband do for work?", "What did Rafa do before?"),
+    update("residence", "We're renting an apartment in Austin rn", "closed on our house in Denver!! officially coloradans",
+           "Austin", "Denver", "What city am I living in?", "Where did I live before?"),
+    update("car", "The Fiesta's been reliable, 120k miles and counting.",
+           "Sold the Fiesta to my nephew; picked up a used Kia Niro hybrid.",
+           "120k miles", "Niro", "What do I drive these days?"),
+    update("sister_residence", "My sister Hannah lives in Cork.", "Hannah's moved to Sydney for two years with work.",
+           "Cork", "Sydney", "Where does my sister Hannah live?"),
+    update("work_shift", "I'm on the early shift, 6 till 2.", "Rota changed, I'm on lates now, 2 till 10.",
+           ["early shift", "6 till 2"], ["lates", "2 till 10"], "What shift am I working?"),
+    update("vet", "Our vet is the Riverside practice.", "We've moved the dog over to Meadow Vets, Riverside got too pricey.",
+           "Riverside practice", "Meadow Vets", "Which vet do we use?"),
+    update("mortgage_rate", "Our mortgage is fixed at 1.9%.", "Remortgaged today – 4.6% fixed for five years, ouch.",
+           "1.9%", "4.6%", "What's my mortgage rate?"),
+    update("energy_supplier", "We're with Octopus for gas and electric.", "Moved our energy over to EDF this week.",
+           "Octopus", "EDF", "Who's our energy supplier?"),
+    update("meeting_time", "Standup with the design team is at 9:30.", "From now on standup happens at 10:15 because of the US folks",
+           "9:30", "10:15", "What time is standup?"),
+    update("child_school_year", "Ella's in year 2 at school.", "Ella started year 3 this week, she's so grown up",
+           "year 2", "year 3", "What year is Ella in?"),
+    update("favourite_food", "my favourite food has always been sushi", "ngl ramen has taken over from sushi as my fav thing to eat",
+           "sushi", "ramen", "What's my favourite food?"),
+    update("hourly_rate", "I charge $85 an hour for freelance work.", "Raised my freelance rate to $110/hour starting this month.",
+           "$85", "$110", "How much do I charge per hour?", "What did I charge per hour before?"),
+    update("commute", "I take the 47 bus into town every morning.", "I've started walking to work now that we live closer.",
+           "47 bus", "walking", "How do I get to work these days?"),
+]
+
+CORRECTIONS: list[dict[str, Any]] = [
+    correction("event_day", "The housewarming party is on Friday.", "sorry, I got that wrong: Saturday, not Friday",
+               "Friday", "Saturday", "What day is the housewarming party?"),
+    correction("manager", "My manager is Klein.", "No, my manager is Stein, not Klein.", "Klein", "Stein", "Who is my manager?"),
+    correction("appointment_time", "dentist is at 9 tmrw", "ugh no its at 11 not 9, just checked the text",
+               "at 9", "11", "What time is my dentist appointment?"),
+    correction("birthplace", "I was born in Porto.", "Wait, that's wrong, I was born in Braga; Porto is where I grew up.",
+               "Porto", "Braga", "Where was I born?"),
+    correction("child_shoe_size", "Oscar needs size 11 trainers.", "Scratch that, he's a size 12 now, the 11s pinch",
+               "size 11", "size 12", "What shoe size is Oscar?"),
+    correction("project_lead", "Dev lead on the project is Marguerite.", "I mean Margot! Marguerite is in finance.",
+               "Marguerite", "Margot", "Who leads the project?"),
+    correction("train_time", "My train to York leaves at 17:05.", "correction, 17:35, I looked at the wrong row",
+               "17:05", "17:35", "When does my train to York leave?"),
+    correction("guest_count", "We're expecting 40 guests at the wedding.", "Sorry, it's 60 guests, I forgot the evening lot.",
+               "40 guests", "60 guests", "How many guests are coming to the wedding?"),
+    correction("practice_day", "My son's soccer practice is Tuesdays.", "My bad, practice is on Wednesdays this season, not Tuesdays.",
+               "Tuesdays", "Wednesdays", "When is my son's soccer practice?"),
+]
+
+COMPLEMENTS: list[dict[str, Any]] = [
+    complement("pets", "I have a dog called Rex.", "We adopted a cat as well, her name is Miso.", "Rex", "Miso",
+               "What pets do I have?"),
+    complement("languages", "grew up speaking Welsh at home", "started Mandarin evening classes, loving it so far",
+               "Welsh", "Mandarin", "what languages do I know?"),
+    complement("hobbies", "Knitting is my go-to way to unwind.",
+               "Joined a 5-a-side football league on Wednesdays, knackered but fun",
+               "Knitting", ["5-a-side", "football"], "What do I do in my spare time?"),
+    complement("places_visited", "We did a road trip through Utah last fall.", "Just got back from Portugal, first time in Europe!",
+               "Utah", "Portugal", "Where have I traveled?"),
+    complement("children", "Our eldest, Freya, is 6.", "Welcome to the world, baby Arlo! Born at 4am, 3.2kg.",
+               "Freya", "Arlo", "What are my kids called?"),
+    complement("collections", "I collect vintage vinyl, mostly 70s soul.", "Started collecting old fountain pens too, bit of an obsession.",
+               "vinyl", "fountain pens", "What do I collect?"),
+    complement("health_conditions", "I have asthma, mild.", "Diagnosed with type 2 diabetes last week, still processing it.",
+               "asthma", "diabetes", "What health conditions do I have?"),
+    complement("instruments", "Been playing guitar since I was 12.", "bought a cheap ukulele and im teaching myself lol",
+               "guitar", "ukulele", "What instruments do I play?"),
+    complement("volunteering", "I volunteer at the food bank on Saturdays.", "I've signed up as a parkrun marshal too, once a month.",
+               "food bank", "parkrun", "Where do I volunteer?"),
+    complement("subscriptions", "We have Netflix.", "Added Disney+ for the kids.", "Netflix", "Disney+",
+               "Which streaming services do we pay for?"),
+]
+
+RESTATEMENTS: list[dict[str, Any]] = [
+    restatement("residence", ["I live in Lisbon.", "I live in Lisbon.", "I live in Lisbon."], "Lisbon", "Where do I live?"),
+    restatement("occupation", ["im a paramedic with the ambulance service", "Like I mentioned, I work as a paramedic."],
+                "paramedic", "What's my job?"),
+    restatement("pet_name", ["Our cat is called Tofu.", "tofu (the cat) says hello"], "Tofu", "What is our cat's name?"),
+    restatement("dietary_restriction", ["I'm coeliac so gluten is a no-go.", "Reminder: I'm coeliac.", "I'm coeliac so gluten is a no-go."],
+                "coeliac", "Do I have any dietary restrictions?"),
+    restatement("partner_job", ["My wife Ana is a pediatrician.", "Ana, my wife, is a pediatrician at Mercy General."],
+                "pediatrician", "What does my wife do for work?"),
+    restatement("residence", ["We're in Aberdeen.", "Aberdeen's home for us, has been since 2019."],
+                "Aberdeen", "Where are we based?"),
+    restatement("club_schedule", ["My running club meets Tuesdays at 6.", "Tuesday 6pm is running club."],
+                ["Tuesdays", "Tuesday"], "When does my running club meet?"),
+]
+
+NEVERS: list[dict[str, Any]] = [
+    never("programming", "I have never used Flask.", "I built the Flask routes yesterday.", "Have I used Flask?"),
+    never("festivals", "ive never been to a music festival", "Glastonbury was muddy but amazing, still recovering",
+          "Have I been to a festival?"),
+    never("surgery", "I've never had surgery.", "my knee op scar is healing nicely", "Have I had an operation?"),
+    never("diy", "Finished painting the spare room in that sage green.",
+          "I have never painted a room myself, I always get a decorator in.", "Have I painted a room myself?"),
+    never("swimming", "I don't know how to swim.", "Did 40 lengths at the pool this morning!", "Can I swim?"),
+    never("places_lived", "I've never lived outside Ohio.", "Back when I lived in Seattle I biked everywhere.",
+          "Have I lived outside Ohio?"),
+]
+
+NOISE: list[dict[str, Any]] = [
+    noise("residence", "home's Galway these days", "Galway", "Where do I live?",
+          ["Where do I live?", "where do i live again, remind me", "can you write me a poem about the sea"]),
+    noise("occupation", "I'm a sous chef at a tapas bar.", "sous chef", "What do I do for work?",
+          ["what do i do for work?", "Could you draft a cover letter for me?", "ty"]),
+    noise("pet_name", "Our hamster is named Nugget.", "Nugget", "What's our hamster called?",
+          ["Whats our hamster called?", "tell me a joke", "Morning!"]),
+    noise("car_inspection", "My MOT is due on 14 November.", "14 November", "When is my MOT due?",
+          ["When is my MOT due?", "What does an MOT check?", "brill, cheers"]),
+    noise("handedness", "I'm left-handed.", "left-handed", "Am I left or right handed?",
+          ["Am I left or right handed?", "Recommend a fountain pen that won't smudge?", "okay"]),
+    noise("parent_residence", "My mum lives in Swansea.", "Swansea", "Where does my mum live?",
+          ["where does my mum live?", "what's the quickest way to drive to Wales?", "hiya"]),
+    noise("savings_goal", "I'm saving for a deposit, aiming for £25k by next year.", "25k", "How much am I saving for my deposit?",
+          ["How much am I saving for my deposit?", "Can you make me a budget spreadsheet?", "Thanks a million"]),
+]
+# fmt: on
+
+SCENARIOS: list[dict[str, Any]] = UPDATES + CORRECTIONS + COMPLEMENTS + RESTATEMENTS + NEVERS + NOISE
+
+POOLS = Pools(
+    greetings=("hiya", "yo", "morning all", "hey, it's me again", "Hello hello", "g'day"),
+    acks=("ty", "nice one", "ok ta", "legend, thanks", "sounds good", "k"),
+    requests=(
+        "could u suggest a film for tonight",
+        "whats the tallest mountain in africa",
+        "Draft a polite email declining a meeting, please.",
+        "tell me something interesting about octopuses",
+        "How do you descale a kettle?",
+        "Any tips for getting to sleep faster?",
+        "What's 15% of 240?",
+        "Explain the offside rule like I'm five.",
+        "Can you give me a packing list for a weekend away?",
+        "whats a good stretch for lower back pain",
+        "Recommend a board game for four players?",
+        "How do I get wine stains out of carpet?",
+    ),
+    distractors=(
+        "binge-watched a nature doc about penguins yesterday",
+        "it's chucking it down here",
+        "the kids have a snow day so it's chaos",
+        "i spilled coffee on my keyboard earlier",
+        "we had a barbecue at the weekend, first of the year",
+        "there's a fox that keeps visiting our garden",
+        "my back is killing me after gardening",
+        "Thanksgiving prep is already stressing me out",
+    ),
+    replies=(
+        "Nice! Anything else I can help with?",
+        "Of course, here you go.",
+        "Noted, thanks.",
+        "Happy to help, let me know if that works.",
+        "Ha, fair enough!",
+        "Oh no, sorry to hear that.",
+    ),
+)
