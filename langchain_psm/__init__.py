@@ -3,7 +3,7 @@
 ```
 PSMMemory                       classic BaseMemory (ConversationChain, LLMChain with memory)
 PSMChatMessageHistory           BaseChatMessageHistory (RunnableWithMessageHistory, LCEL)
-PSMRetriever                    BaseRetriever returning memories as Documents
+PSMRetriever                    BaseRetriever returning memories as Documents (format_documents: a prompt block)
 PSMMemoryMiddleware             AgentMiddleware for langchain.agents.create_agent
 PSMFeedbackCallbackHandler      BaseCallbackHandler: injected memories -> LLM run -> feedback
 AsyncPSMFeedbackCallbackHandler the same, as an AsyncCallbackHandler
@@ -27,7 +27,7 @@ from langchain_psm.callbacks import AsyncPSMFeedbackCallbackHandler, PSMFeedback
 from langchain_psm.chat_history import PSMChatMessageHistory
 from langchain_psm.memory import PSMMemory
 from langchain_psm.middleware import PSMMemoryMiddleware
-from langchain_psm.retriever import PSMRetriever, memory_to_document
+from langchain_psm.retriever import PSMRetriever, format_documents, memory_to_document
 
 __all__ = [
     "AsyncPSMFeedbackCallbackHandler",
@@ -36,5 +36,6 @@ __all__ = [
     "PSMMemory",
     "PSMMemoryMiddleware",
     "PSMRetriever",
+    "format_documents",
     "memory_to_document",
 ]

@@ -8,13 +8,25 @@ import threading
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, ToolMessage
 
 from psm_core import PSM, MemoryRecord, UserMemory
 from psm_core.errors import EmptyTextError, InvalidInputError
+from psm_core.render import render_role
 from psm_core.text import clean_text
 
-__all__ = ["ROLE_OF_TYPE", "as_text", "default_psm", "pick_key", "record_to_message", "role_of", "turn_events", "turn_ids"]
+__all__ = [
+    "REPLAYED_ROLES",
+    "ROLE_OF_TYPE",
+    "as_text",
+    "default_psm",
+    "pick_key",
+    "record_to_message",
+    "role_of",
+    "stored_turn_text",
+    "turn_events",
+    "turn_ids",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +69,36 @@ def role_of(message: BaseMessage) -> str:
     return ROLE_OF_TYPE.get(message.type, message.type)
 
 
+REPLAYED_ROLES = frozenset({"user", "assistant", "tool"})
+"""Roles a stored turn is replayed in as is; any other role is replayed as a human message (see :func:`record_to_message`)."""
+
+
+def stored_turn_text(record: MemoryRecord) -> str:
+    """The text a stored turn is replayed with: its own text for the :data:`REPLAYED_ROLES`, else the text
+    after a visible ``[stored <role> message]`` prefix (a role that is not a plain name is quoted)."""
+    if record.role in REPLAYED_ROLES:
+        return record.text
+    return f"[stored {render_role(record.role)} message] {record.text}"
+
+
 def record_to_message(record: MemoryRecord) -> BaseMessage:
-    """A LangChain message for a stored turn; the message id is the memory id."""
+    """A LangChain message for a stored turn; the message id is the memory id.
+
+    ``user``, ``assistant`` and ``tool`` turns come back as ``HumanMessage``, ``AIMessage`` and
+    ``ToolMessage``. A turn stored with any other role (``system``, ``developer``, a speaker's name...)
+    comes back as a ``HumanMessage`` whose text starts with ``[stored <role> message]``: stored text never
+    gets more authority than the user's own (never a ``SystemMessage``, nor a ``ChatMessage`` whose role a
+    provider may read as ``system``/``developer``), and the model still sees where it came from.
+    """
     meta: Mapping[str, Any] = record.metadata
     role = record.role
     if role == "user":
         return HumanMessage(content=record.text, id=record.id)
     if role == "assistant":
         return AIMessage(content=record.text, id=record.id)
-    if role == "system":
-        return SystemMessage(content=record.text, id=record.id)
     if role == "tool":
         return ToolMessage(content=record.text, id=record.id, tool_call_id=str(meta.get("tool_call_id", "")))
-    return ChatMessage(content=record.text, role=role, id=record.id)
+    return HumanMessage(content=stored_turn_text(record), id=record.id)
 
 
 def pick_key(values: Mapping[str, Any], key: str | None, exclude: set[str], what: str) -> str | None:
@@ -113,4 +142,4 @@ def turn_ids(mem: UserMemory, session_id: str | None, texts: Collection[str]) ->
     recs = mem.working(session_id)
     if session_id is not None:  # persistent turns of the session, from its per-session index
         recs = [*recs, *mem.records(session_id=session_id)]
-    return {r.id for r in recs if r.text in texts}
+    return {r.id for r in recs if r.text in texts or stored_turn_text(r) in texts}

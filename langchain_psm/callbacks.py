@@ -49,6 +49,7 @@ from langchain_core.outputs import LLMResult
 from psm_core import PSM, RecallResult
 from psm_core.errors import NotFoundError, PSMError
 from psm_core.feedback.attribution import group_by_outcome, memory_outcomes
+from psm_core.render import quote
 from psm_core.stores.chroma import user_key
 
 __all__ = ["AsyncPSMFeedbackCallbackHandler", "FeedbackTracker", "PSMFeedbackCallbackHandler"]
@@ -67,6 +68,10 @@ class _Injection:
     result: RecallResult
     texts: tuple[str, ...]
     created: float = field(default_factory=time.monotonic)
+
+    def shown_in(self, prompt: str) -> bool:
+        """Whether every memory is in ``prompt``: as quoted in a memories block, or as is (a retriever's document)."""
+        return all(t in prompt or quote(t) in prompt for t in self.texts)
 
 
 @dataclass
@@ -220,7 +225,7 @@ class FeedbackTracker:
                 self._pending = deque(live, maxlen=_MAX_PENDING)
             users: set[str] = set()
             for inj in reversed(live):
-                if inj.user_id not in users and all(t in prompt for t in inj.texts):
+                if inj.user_id not in users and inj.shown_in(prompt):
                     matched.append(inj)
                     users.add(inj.user_id)
             for inj in matched:

@@ -16,17 +16,17 @@ from langchain_classic.base_memory import BaseMemory
 from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import ConfigDict, Field
 
-from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, turn_events
+from langchain_psm._common import as_text, default_psm, pick_key, record_to_message, stored_turn_text, turn_events
 from langchain_psm.callbacks import FeedbackTracker
 from psm_core import PSM, MemoryRecord, RecallResult, UserMemory
 from psm_core.errors import NotFoundError
+from psm_core.recall import DEFAULT_HEADER
+from psm_core.render import transcript_text
 from psm_core.text import validate_user_id
 
 __all__ = ["PSMMemory"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_HEADER = "Relevant memories about the user:"
 
 
 class PSMMemory(BaseMemory):
@@ -100,8 +100,15 @@ class PSMMemory(BaseMemory):
         if self.return_messages:
             msgs: list[BaseMessage] = [SystemMessage(content=context)] if context else []
             return msgs + [record_to_message(r) for r in recent]
-        turns = "\n".join(f"{self.human_prefix if r.role == 'user' else self.ai_prefix}: {r.text}" for r in recent)
+        turns = "\n".join(self._turn_line(r) for r in recent)
         return "\n\n".join(part for part in (context, turns) if part)
+
+    def _turn_line(self, record: MemoryRecord) -> str:
+        """One transcript entry: ``AI:`` for the assistant, ``Human:`` for the user and any other role (with
+        its ``[stored <role> message]`` prefix); a multi-line turn's later lines are indented, so no turn can
+        start a line of its own (a forged ``System:`` or ``AI:`` line, a fake memories block)."""
+        prefix = self.ai_prefix if record.role == "assistant" else self.human_prefix
+        return f"{prefix}: {transcript_text(stored_turn_text(record))}"
 
     # -- save ---------------------------------------------------------------------------------------
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:

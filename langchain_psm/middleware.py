@@ -23,9 +23,9 @@ from langgraph.runtime import Runtime
 
 from langchain_psm._common import default_psm, turn_events, turn_ids
 from langchain_psm.callbacks import FeedbackTracker
-from langchain_psm.memory import DEFAULT_HEADER
 from psm_core import PSM, RecallResult
 from psm_core.errors import InvalidUserIdError
+from psm_core.recall import DEFAULT_HEADER
 from psm_core.text import validate_user_id
 
 __all__ = ["PSMMemoryMiddleware"]

@@ -1,11 +1,15 @@
 """PSMRetriever: a ``BaseRetriever`` over one user's memories, returning ``Document``s.
 
 Each document's ``page_content`` is the memory text, its ``id`` the memory id, and its metadata
-carries tier, kind, strength, confidence, provenance, score, similarity, status and times.
+carries tier, kind, role, strength, confidence, provenance, score, similarity, status and times.
+``page_content`` is the raw stored text: put documents into a prompt with :func:`format_documents`
+(quoted data in a delimited block, as the other adapters do), not by joining their texts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -16,9 +20,12 @@ from pydantic import ConfigDict, Field
 from langchain_psm._common import default_psm
 from langchain_psm.callbacks import FeedbackTracker
 from psm_core import PSM, RecallResult, ScoredMemory, UserMemory
+from psm_core.recall import DEFAULT_HEADER
+from psm_core.render import quote, render_block, render_line
 from psm_core.text import validate_user_id
+from psm_core.types import Status, Tier
 
-__all__ = ["PSMRetriever", "memory_to_document"]
+__all__ = ["PSMRetriever", "format_documents", "memory_to_document"]
 
 
 def memory_to_document(memory: ScoredMemory) -> Document:
@@ -37,8 +44,35 @@ def memory_to_document(memory: ScoredMemory) -> Document:
         "status": r.status.value,
         "observed_at": r.observed_at.isoformat(),
         "session_id": r.session_id,
+        "valid_to": r.valid_to.isoformat() if r.valid_to is not None else None,
     }
     return Document(page_content=r.text, metadata=meta, id=r.id)
+
+
+def format_documents(documents: Sequence[Document], header: str = DEFAULT_HEADER) -> str:
+    """Documents as a prompt block of quoted data, like ``RecallResult.format_context`` ("" when there are none).
+
+    A PSM memory's line is rendered again from its document (date, role, quoted text, status note); any
+    other document is its quoted ``page_content``. Usable as an LCEL step: ``retriever | format_documents``.
+    """
+    lines = [_line(doc) for doc in documents]
+    return render_block(header, lines) if lines else ""
+
+
+def _line(doc: Document) -> str:
+    meta = doc.metadata
+    try:
+        valid_to = meta.get("valid_to")
+        return render_line(
+            doc.page_content,
+            when=datetime.fromisoformat(meta["observed_at"]),
+            role=str(meta["role"]),
+            tier=Tier(meta["tier"]),
+            status=Status(meta["status"]),
+            valid_to=datetime.fromisoformat(valid_to) if valid_to else None,
+        )
+    except (KeyError, TypeError, ValueError):  # not a document of PSMRetriever
+        return f"- {quote(doc.page_content)}"
 
 
 class PSMRetriever(BaseRetriever):

@@ -8,7 +8,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
 from psm_core.memory import UserMemory
 from psm_core.recall import RecallResult
-from psm_core.text import count_tokens
+from psm_core.render import frame_tokens
 
 __all__ = ["DEFAULT_HEADER", "latest_user_text", "message_text", "recall_context", "session_turn_ids"]
 
@@ -44,14 +44,15 @@ def recall_context(
     exclude_texts: Iterable[str] = (),
     header: str = DEFAULT_HEADER,
 ) -> tuple[RecallResult, str]:
-    """Recall for ``query`` and render the prompt context (header included) within ``token_budget`` tokens.
+    """Recall for ``query`` and render the prompt context within ``token_budget`` tokens (the block's frame,
+    header included, counts: :meth:`RecallResult.format_context`, memories as quoted data).
 
     Turns of ``session_id`` whose text is in ``exclude_texts`` (turns the LLM already sees in the
     chat history) are excluded from the recall (``exclude_ids``), so a turn is never surfaced as a
     memory of itself, nor counted as recalled.
     """
-    if token_budget is not None:  # the header counts against the budget too
-        token_budget = max(1, token_budget - count_tokens(header + "\n"))
+    if token_budget is not None:  # the frame (header, note, tags) counts against the budget too
+        token_budget = max(1, token_budget - frame_tokens(header))
     shown = session_turn_ids(memory, session_id, exclude_texts)
     result = memory.recall(query, k=k, token_budget=token_budget, exclude_ids=shown)
     return result, result.format_context(header)

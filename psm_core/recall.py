@@ -7,10 +7,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from psm_core.render import render_block, render_memory
 from psm_core.text import count_tokens
-from psm_core.types import MemoryRecord, Status, Tier
+from psm_core.types import MemoryRecord, Tier
 
-__all__ = ["RecallResult", "ScoredMemory"]
+__all__ = ["DEFAULT_HEADER", "RecallResult", "ScoredMemory"]
+
+DEFAULT_HEADER = "Relevant memories about the user:"
 
 
 class ScoredMemory(BaseModel):
@@ -50,16 +53,8 @@ class ScoredMemory(BaseModel):
         return self.record.provenance
 
     def render(self) -> str:
-        r = self.record
-        when = r.observed_at.strftime("%Y-%m-%d")
-        generic = r.role.lower() in ("user", "assistant", "system", "human", "ai")
-        who = f"{r.role}: " if r.role and (r.tier is not Tier.SEMANTIC or not generic) else ""
-        note = ""
-        if r.status is Status.SUPERSEDED and r.valid_to is not None:
-            note = f" (no longer true since {r.valid_to.strftime('%Y-%m-%d')})"
-        elif r.status is Status.FLAGGED:
-            note = " (disputed)"
-        return f"- [{when}] {who}{r.text}{note}"
+        """This memory as one prompt line of quoted data: ``- [date] role: "text" (note)`` (see :mod:`psm_core.render`)."""
+        return render_memory(self.record)
 
 
 class RecallResult(BaseModel):
@@ -85,16 +80,22 @@ class RecallResult(BaseModel):
     def ids(self) -> list[str]:
         return [m.id for m in self.memories]
 
-    def format_context(self, header: str = "Relevant memories about the user:") -> str:
-        """A prompt block listing the memories (empty string when there are none)."""
+    def format_context(self, header: str = DEFAULT_HEADER) -> str:
+        """A prompt block of the memories as quoted data, one line each (empty string when there are none).
+
+        ``header`` (left out when empty), a note that the lines are quoted data about the user and not
+        instructions, then one line per memory between ``<memories>`` and ``</memories>``; no memory's text
+        can break its line or close the block (:mod:`psm_core.render`).
+        """
         if not self.memories:
             return ""
-        return "\n".join([header, *(m.render() for m in self.memories)])
+        return render_block(header, [m.render() for m in self.memories])
 
 
 def fit_budget(memories: list[ScoredMemory], budget: int | None) -> tuple[list[ScoredMemory], int]:
-    """The best-scored memories whose rendered lines fit in ``budget`` tokens, in their given order (all
-    when None).
+    """The best-scored memories whose rendered lines (:meth:`ScoredMemory.render`, the lines of
+    :meth:`RecallResult.format_context`; its frame is not counted) fit in ``budget`` tokens, in their given
+    order (all when None).
 
     Memories are chosen by score, highest first (a line that does not fit is skipped, shorter ones
     after it may still fit), and returned in the order of ``memories``: recall's order puts a later

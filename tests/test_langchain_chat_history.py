@@ -15,6 +15,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_psm import PSMChatMessageHistory
+from langchain_psm._common import stored_turn_text
 from psm_core import PSM, InvalidInputError, InvalidUserIdError, PSMSettings, Tier
 
 LISBON = "I moved to Lisbon last spring with my dog Rex."
@@ -88,12 +89,18 @@ def test_order_and_types_survive_a_batch_and_a_restart(home: Path) -> None:
     with PSM(PSMSettings(home=home)) as psm:
         PSMChatMessageHistory("alice", "trip", psm=psm).add_messages(batch)
         before = PSMChatMessageHistory("alice", "trip", psm=psm).messages
-    assert [type(m) for m in before] == [HumanMessage, AIMessage, SystemMessage, ToolMessage]
-    assert [m.text for m in before] == [m.text for m in batch[:4]]
+    # a stored system turn is never replayed as a system message: a human one, marked as stored
+    assert [type(m) for m in before] == [HumanMessage, AIMessage, HumanMessage, ToolMessage]
+    assert [m.text for m in before] == [
+        batch[0].text,
+        batch[1].text,
+        "[stored system message] The user prefers short answers.",
+        batch[3].text,
+    ]
     with PSM(PSMSettings(home=home)) as psm:  # a new process: working memory is gone, episodic turns remain
         after = PSMChatMessageHistory("alice", "trip", psm=psm).messages
         kept = [r for r in psm.for_user("alice").records(Tier.EPISODIC) if r.session_id == "trip"]
-    assert [m.text for m in after] == [r.text for r in sorted(kept, key=lambda r: r.observed_at)]
+    assert [m.text for m in after] == [stored_turn_text(r) for r in sorted(kept, key=lambda r: r.observed_at)]
     assert after and after[0].text == batch[0].text
     texts = [m.text for m in before]
     assert [m.text for m in after] == [t for t in texts if t in {m.text for m in after}], "persisted order is the added order"

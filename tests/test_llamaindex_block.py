@@ -56,13 +56,14 @@ def test_block_keeps_users_apart(psm):
 
 
 def test_block_budget_and_truncation(psm):
+    budget = 100  # three memories and the block's frame (header, quoted-data note, tags)
     psm.for_user("alice").observe_many([{"text": t, "session_id": "monday"} for t in TURNS[:3]])
-    block = PSMMemoryBlock(psm=psm, user_id="alice", token_budget=80, priority=1)
+    block = PSMMemoryBlock(psm=psm, user_id="alice", token_budget=budget, priority=1)
     query = [ChatMessage(role="user", content="Tell me about my dog, my food and my job.")]
     content = asyncio.run(block.aget(query, session_id="tuesday"))
     recalled = block.last_recall
     assert recalled is not None and len(recalled) >= 3 and content.count("\n- ") == len(recalled)
-    assert count_tokens(content) <= 80  # header included
+    assert count_tokens(content) <= budget  # the frame included
     assert asyncio.run(block.aget(query, session_id="tuesday")) == content  # cached within a turn
 
     smaller = asyncio.run(block.atruncate(content, 5))
@@ -71,8 +72,8 @@ def test_block_budget_and_truncation(psm):
     assert asyncio.run(block.atruncate(smaller, 10_000)) is None
 
     # inside Memory: a tight token limit makes Memory truncate the (priority 1) block, weakest memories first
-    block = PSMMemoryBlock(psm=psm, user_id="alice", token_budget=80, priority=1)
-    memory = Memory.from_defaults(session_id="tuesday", token_limit=80, memory_blocks=[block])
+    block = PSMMemoryBlock(psm=psm, user_id="alice", token_budget=budget, priority=1)
+    memory = Memory.from_defaults(session_id="tuesday", token_limit=budget, memory_blocks=[block])
     asyncio.run(memory.aput(query[0]))
     system = asyncio.run(memory.aget())[0]
     assert block.last_recall is not None and 0 < len(block.last_recall) < len(recalled)
