@@ -54,7 +54,7 @@ def test_splits_share_no_statement_or_filler(suite: list[Scenario]) -> None:
 
     assert key_texts("test").isdisjoint(key_texts("train"))
     train_pool, test_pool = authored_train.POOLS, authored_test.POOLS
-    for field in ("greetings", "acks", "requests", "distractors", "replies"):
+    for field in ("greetings", "acks", "requests", "distractors", "answers", "reactions"):
         a = {normalize(x) for x in getattr(train_pool, field)}
         b = {normalize(x) for x in getattr(test_pool, field)}
         assert a.isdisjoint(b), field

@@ -209,12 +209,20 @@ POOLS = Pools(
         "my back is killing me after gardening",
         "Thanksgiving prep is already stressing me out",
     ),
-    replies=(
-        "Nice! Anything else I can help with?",
+    answers=(
         "Of course, here you go.",
-        "Noted, thanks.",
         "Happy to help, let me know if that works.",
-        "Ha, fair enough!",
-        "Oh no, sorry to hear that.",
+        "Sure thing, here's what I found.",
+        "Good one! Short answer below.",
+        "Here's a quick rundown.",
+        "Try this and see how it goes.",
+    ),
+    reactions=(
+        "Noted, thanks.",
+        "Okay, thanks for telling me.",
+        "Right, I'll remember that.",
+        "Understood, cheers.",
+        "Gotcha.",
+        "Thanks for the update.",
     ),
 )

@@ -258,12 +258,20 @@ POOLS = Pools(
         "I've been reading a lot of crime novels lately.",
         "The bus was late again today.",
     ),
-    replies=(
-        "That's great to hear!",
-        "Sure, happy to help with that.",
-        "Thanks for letting me know.",
-        "Here's a quick answer: it depends, but generally yes.",
+    answers=(
+        "Sure, here's a quick answer.",
         "Good question! Let me explain briefly.",
-        "Sounds lovely.",
+        "Here's the short version: it depends, but generally yes.",
+        "Happy to help with that.",
+        "Of course! Here are a few ideas.",
+        "Let me think... here's what I'd suggest.",
+    ),
+    reactions=(
+        "Thanks for letting me know.",
+        "Got it, I'll keep that in mind.",
+        "Understood.",
+        "Thanks for sharing that.",
+        "Okay, noted.",
+        "I see.",
     ),
 )

@@ -7,7 +7,7 @@ complement(attr, first, second, first_v, second_v, q)  a multi-valued attribute 
 restatement(attr, statements, value, probe)            the same fact said again (identically or not)
 never(attr, first, second, probe)                      two statements that cannot both hold ("never" / "did")
 noise(attr, fact, value, probe, asks)                  a fact among the user's own questions about it
-Pools                                                  a split's filler: greetings, acks, requests, distractors, replies
+Pools                                                  a split's filler: greetings, acks, requests, distractors, answers, reactions
 ```
 Each function returns a plain dict; :mod:`benchmarks.memops.build` turns them into conversations.
 A value is one text fragment or several alternatives (matched case-insensitively, on word edges).
@@ -67,10 +67,11 @@ def noise(attr: str, fact: str, value: Value, probe: str, asks: list[str]) -> di
 class Pools:
     """A split's filler turns. ``greetings``, ``acks`` and ``requests`` are noise (questions and requests to
     the assistant, greetings, acknowledgements); ``distractors`` are unrelated statements a memory may keep;
-    ``replies`` are generic assistant turns."""
+    ``answers`` (to a request) and ``reactions`` (to a statement) are generic assistant turns."""
 
     greetings: tuple[str, ...]
     acks: tuple[str, ...]
     requests: tuple[str, ...]
     distractors: tuple[str, ...]
-    replies: tuple[str, ...]
+    answers: tuple[str, ...]
+    reactions: tuple[str, ...]

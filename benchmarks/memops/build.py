@@ -37,6 +37,7 @@ class _Conversation:
         self.turns: list[dict[str, Any]] = []
         self.session = 0
         self.clock = EPOCH + timedelta(days=rng.randrange(0, 540))
+        self.used: set[str] = set()
 
     def new_session(self, gap_days: int) -> None:
         self.session += 1
@@ -49,30 +50,41 @@ class _Conversation:
                            "text": text, "label": label})  # fmt: skip
         return len(self.turns) - 1
 
-    def reply(self, p: float = 1.0) -> None:
+    def pick(self, pool: Sequence[str]) -> str:
+        """A turn of ``pool`` not yet used in this conversation (any, once all are used)."""
+        fresh = [x for x in pool if x not in self.used]
+        got = self.rng.choice(fresh or list(pool))
+        self.used.add(got)
+        return got
+
+    def reply(self, pool: Sequence[str], p: float = 1.0) -> None:
         if self.rng.random() < p:
-            self.add(self.rng.choice(self.pools.replies), "reply", role="assistant")
+            self.add(self.rng.choice(pool), "reply", role="assistant")
 
     def greeting(self, p: float = 0.7) -> None:
         if self.rng.random() < p:
-            self.add(self.rng.choice(self.pools.greetings), "noise")
+            self.add(self.pick(self.pools.greetings), "noise")
 
     def ack(self, p: float = 0.6) -> None:
         if self.rng.random() < p:
-            self.add(self.rng.choice(self.pools.acks), "noise")
+            self.add(self.pick(self.pools.acks), "noise")
+
+    def ask(self, text: str, p: float = 1.0) -> None:
+        """A question or request to the assistant (noise), answered with probability ``p``."""
+        self.add(text, "noise")
+        self.reply(self.pools.answers, p)
 
     def filler(self, lo: int, hi: int) -> None:
         for _ in range(self.rng.randint(lo, hi)):
             if self.rng.random() < 0.6:
-                self.add(self.rng.choice(self.pools.requests), "noise")
-                self.reply(0.7)
+                self.ask(self.pick(self.pools.requests), 0.7)
             else:
-                self.add(self.rng.choice(self.pools.distractors), "distractor")
-                self.reply(0.3)
+                self.add(self.pick(self.pools.distractors), "distractor")
+                self.reply(self.pools.reactions, 0.3)
 
-    def statement(self, text: str, label: str) -> int:
+    def statement(self, text: str, label: str, p: float = 0.6) -> int:
         i = self.add(text, label)
-        self.reply(0.6)
+        self.reply(self.pools.reactions, p)
         return i
 
     def gap(self) -> int:
@@ -92,8 +104,7 @@ def _two_sessions(c: _Conversation, first: str, second: str, label: str, probe: 
         c.greeting()
         c.filler(1, 2)
         if probe:
-            c.add(probe, "noise")
-            c.reply()
+            c.ask(probe)
         c.ack()
     c.new_session(c.gap())
     c.greeting(0.5)
@@ -116,8 +127,7 @@ def _scenario(src: dict[str, Any], sid: str, split: str, pools: Pools) -> dict[s
         c.new_session(0)
         c.greeting(1.0)
         c.filler(1, 2)
-        c.add(src["old"], "old")
-        c.reply(0.8)
+        c.statement(src["old"], "old", 0.8)
         c.filler(0, 1)
         c.statement(src["new"], "new")
         c.filler(1, 2)
@@ -138,8 +148,7 @@ def _scenario(src: dict[str, Any], sid: str, split: str, pools: Pools) -> dict[s
         first, *rest = src["asks"]
         c.new_session(0)
         c.greeting(1.0)
-        c.add(first, "noise")
-        c.reply()
+        c.ask(first)
         c.filler(1, 2)
         c.new_session(c.gap())
         c.filler(0, 1)
@@ -147,8 +156,7 @@ def _scenario(src: dict[str, Any], sid: str, split: str, pools: Pools) -> dict[s
         c.ack(1.0)
         c.new_session(c.gap())
         for ask in rest:
-            c.add(ask, "noise")
-            c.reply(0.8)
+            c.ask(ask, 0.8)
         c.filler(1, 2)
     else:
         raise ValueError(f"unknown scenario type {kind!r}")
