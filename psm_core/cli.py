@@ -16,6 +16,7 @@ __all__ = ["COMMAND_MODULES", "main"]
 
 COMMAND_MODULES = (
     "psm_core.commands",
+    "psm_core.doctor_cli",
     "psm_core.skill.training.cli",
     "psm_core.consolidation.cli",
     "psm_core.feedback.cli",

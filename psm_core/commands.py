@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_core.config import PSMSettings
+from psm_core.errors import PSMError
 from psm_core.psm import PSM
 from psm_core.types import MemoryRecord
 
@@ -152,6 +153,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _erase(args: argparse.Namespace) -> int:
     if not args.yes:
+        if not sys.stdin.isatty():
+            raise PSMError("psm erase asks for confirmation on a terminal: pass --yes to erase without asking")
         answer = input(f"Erase every memory of user {args.user!r}? This cannot be undone [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("aborted")

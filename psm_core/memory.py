@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -152,9 +153,7 @@ class UserMemory:
         return latest or utcnow()
 
     # -- writing --------------------------------------------------------------------------------
-    def _event(
-        self, text: Any, role: Any, session_id: Any, timestamp: Any, metadata: Any
-    ) -> Event:
+    def _event(self, text: Any, role: Any, session_id: Any, timestamp: Any, metadata: Any) -> Event:
         cleaned = clean_text(text, max_bytes=self._psm.settings.max_text_bytes)
         role = check_optional_str(role, "role", max_chars=_MAX_ROLE_CHARS)
         if role is None:
@@ -345,7 +344,9 @@ class UserMemory:
         check_int(depth, "rerank", low=0, high=200)
         wanted = check_tiers(tiers) if tiers is not None else {Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL}
         if Tier.SENSORY in wanted:
-            raise InvalidInputError("recall searches working, episodic, semantic and archival tiers; the sensory buffer is sensory()")
+            raise InvalidInputError(
+                "recall searches working, episodic, semantic and archival tiers; the sensory buffer is sensory()"
+            )
         check_bool(include_superseded, "include_superseded")
         check_bool(touch, "touch")
         now = check_timestamp(now, "now")
@@ -544,6 +545,7 @@ class UserMemory:
         kept as history: ledger ``source``) are deleted with it; facts that merely cite it in their
         provenance stay."""
         self._psm._check_open()
+        check_id(record_id)
         idx = self._ensure_loaded()
         with idx.lock:
             rec = idx.remove(record_id)
@@ -581,6 +583,9 @@ class UserMemory:
     def log_retrieval(self, result: RecallResult, *, run_id: str | None = None) -> str:
         """Record that ``result``'s memories reached an LLM (content-free); returns the retrieval id."""
         self._psm._check_open()
+        if not isinstance(result, RecallResult):
+            raise InvalidInputError(f"log_retrieval takes the RecallResult of recall(), got {type(result).__name__}")
+        run_id = check_optional_str(run_id, "run_id")
         return self._psm.feedback_log.log_retrieval(self.user_id, result, skill=self._psm.skill.name, run_id=run_id)
 
     def feedback(
@@ -598,6 +603,15 @@ class UserMemory:
         Returns the retrieval id. Effects on strength are applied by the consolidation pass.
         """
         self._psm._check_open()
+        if not isinstance(retrieval, RecallResult):
+            check_id(retrieval, "retrieval")
+        if not isinstance(outcome, str):
+            raise InvalidInputError(f"outcome must be a string such as 'helpful' or 'corrected', got {outcome!r}")
+        if memory_ids is not None:
+            memory_ids = check_ids(memory_ids, "memory_ids")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score)):
+            raise InvalidInputError(f"score must be a finite number in [-1, 1], got {score!r}")
+        source = check_optional_str(source, "source") or "api"
         rid = self.log_retrieval(retrieval) if isinstance(retrieval, RecallResult) else retrieval
         self._psm.feedback_log.log_outcome(self.user_id, rid, outcome, memory_ids=memory_ids, score=score, source=source)
         return rid
@@ -605,11 +619,16 @@ class UserMemory:
     # -- reporting ------------------------------------------------------------------------------
     def export(self, path: str | Path | None = None) -> str:
         """Every record (persistent tiers, then working memory) as JSON lines; written to ``path`` too."""
+        if path is not None and not isinstance(path, (str, Path)):
+            raise InvalidInputError(f"path must be a str or Path, got {type(path).__name__}")
         self._flush()
         recs = self.records() + self.records(Tier.WORKING)
         text = "".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) + "\n" for r in recs)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            try:
+                Path(path).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise InvalidInputError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
         return text
 
     def stats(self) -> MemoryStats:
@@ -673,14 +692,20 @@ class UserMemory:
     # -- consolidation: thin delegates to psm_core.consolidation (logic lives there) -------------
     def end_session(self, session_id: str | None = None) -> str:
         """Mark ``session_id`` as ended: queues a consolidation pass of this user; returns the job id."""
+        session_id = check_optional_str(session_id, "session_id")
         return self._psm.consolidation.end_session(self.user_id, session_id)
 
     def review_queue(self, *, include_resolved: bool = False) -> list[Conflict]:
         """Contradictions flagged by consolidation, awaiting a decision (oldest first)."""
+        check_bool(include_resolved, "include_resolved")
         return self._psm.consolidation.review_queue(self.user_id, include_resolved=include_resolved)
 
     def resolve(self, conflict_id: str, *, keep: str, source: str = "api") -> Conflict:
         """Resolve a flagged conflict: keep the ``new`` fact, the ``old`` one or ``both`` (logged)."""
+        check_id(conflict_id, "conflict_id")
+        if keep not in ("new", "old", "both"):
+            raise InvalidInputError(f"keep must be 'new', 'old' or 'both', got {keep!r}")
+        source = check_optional_str(source, "source") or "api"
         return self._psm.consolidation.resolve(self.user_id, conflict_id, keep, source=source)
 
     async def aend_session(self, session_id: str | None = None) -> str:

@@ -78,8 +78,10 @@ class PSM:
         return self
 
     def _share(self, settings: PSMSettings, embedder: Embedder | None, skill: MemorySkill | None) -> None:
-        if settings != self.settings or (embedder is not None and embedder is not self.embedder) or (
-            skill is not None and skill is not self._base_skill
+        if (
+            settings != self.settings
+            or (embedder is not None and embedder is not self.embedder)
+            or (skill is not None and skill is not self._base_skill)
         ):
             raise StoreLockedError(
                 str(self.settings.home),

@@ -110,8 +110,11 @@ def rerate(record: MemoryRecord, rate: float, now: datetime) -> dict[str, Any]:
     at ``now`` is unchanged (a rate change never rewrites the decay already accrued)."""
     ref = record.last_access or record.observed_at
     days = max(0.0, (now - ref).total_seconds() / 86400.0)
-    current = record.strength * math.exp(-record.decay_rate * days)
-    return {"decay_rate": rate, "strength": float(min(1.0, current * math.exp(rate * days)))}
+    if record.strength <= 0.0:
+        return {"decay_rate": rate, "strength": 0.0}
+    # in log space: strength·e^(-old·days)·e^(rate·days) overflows for far-apart times (years 1000 and 8999)
+    log_s = math.log(record.strength) + (rate - record.decay_rate) * days
+    return {"decay_rate": rate, "strength": float(math.exp(min(0.0, max(log_s, -745.0))))}
 
 
 class ConsolidationPass:

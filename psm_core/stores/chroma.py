@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.config import PSMSettings
-from psm_core.errors import ConfigurationError, StoreError
+from psm_core.errors import ConfigurationError, PSMError, StoreError
 from psm_core.stores.codec import from_chroma, to_chroma
 from psm_core.stores.gate import Gate
 from psm_core.types import PERSISTENT_TIERS, MemoryRecord, Tier
@@ -52,7 +52,13 @@ def _shared(method: _F) -> _F:
     def wrapper(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
         with self._gate.shared():
             self._check_client()
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except PSMError:
+                raise
+            except Exception as exc:  # chromadb raises many types: callers see one, with what to do
+                hint = f"; if this persists, run `psm doctor --home {self._settings.home}`" if self.path else ""
+                raise StoreError(f"the Chroma store failed in {method.__name__}: {exc}{hint}") from exc
 
     return wrapper  # type: ignore[return-value]
 

@@ -4,8 +4,11 @@
 compact(chroma_dir)   purge the log of deleted collections, optimize the full-text index, remove the
                       segment folders of deleted collections, VACUUM: nothing of an erased user is left
 check(home)           integrity of chroma.sqlite3, consolidation.sqlite3 and feedback.sqlite3
-repair(home)          for each damaged file: keep it as <file>.damaged-<time>, rebuild it by VACUUM INTO,
-                      else by copying every readable row into a fresh file with the same schema
+repair(home)          for each damaged state file (consolidation, feedback): keep it as <file>.damaged-<time>,
+                      rebuild it by VACUUM INTO, else by copying every readable row into a fresh file
+salvage_records(db)   every readable (id, text, packed record) of a Chroma file, for ``psm doctor`` to
+                      rebuild the store from (a record is its text and its packed fields; vectors are
+                      recomputed)
 ```
 Compaction runs as ``python -m psm_core.stores.maintenance compact DIR`` while the PSM holds its store
 closed (:meth:`psm_core.stores.chroma.ChromaStore.compact`): Chroma's engine carries its own SQLite
@@ -27,9 +30,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-__all__ = ["DATABASES", "FileHealth", "check", "compact", "parse_report", "repair"]
+__all__ = ["CHROMA_DB", "DATABASES", "FileHealth", "check", "compact", "parse_report", "repair", "salvage_records"]
 
-DATABASES = ("chroma/chroma.sqlite3", "consolidation.sqlite3", "feedback.sqlite3")
+CHROMA_DB = "chroma/chroma.sqlite3"
+DATABASES = (CHROMA_DB, "consolidation.sqlite3", "feedback.sqlite3")
 """The SQLite files under a PSM home, relative to it."""
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -61,8 +65,7 @@ def compact(chroma_dir: Path) -> dict[str, int]:
         purged = 0
         if "embeddings_queue" in tables and "collections" in tables:
             cur = con.execute(
-                "DELETE FROM embeddings_queue WHERE topic NOT IN "
-                "(SELECT 'persistent://default/default/' || id FROM collections)"
+                "DELETE FROM embeddings_queue WHERE topic NOT IN (SELECT 'persistent://default/default/' || id FROM collections)"
             )
             purged = max(0, cur.rowcount)
         if "embedding_fulltext_search" in tables:  # merge the index's segments: deleted rows' tokens go
@@ -147,7 +150,7 @@ def _salvage(src: Path, dst: Path) -> tuple[int, int]:
                     pass  # an index over rows that did not survive; the table is usable without it
         for v in virtual:  # rebuild full-text indexes from their content
             try:
-                new.execute(f"INSERT INTO \"{v}\"(\"{v}\") VALUES('rebuild')")
+                new.execute(f'INSERT INTO "{v}"("{v}") VALUES(\'rebuild\')')
             except sqlite3.DatabaseError:
                 pass
         new.commit()
@@ -157,12 +160,52 @@ def _salvage(src: Path, dst: Path) -> tuple[int, int]:
     return copied, lost
 
 
+def salvage_records(db: Path) -> tuple[list[tuple[str, str, str]], int]:
+    """(record id, text, packed record JSON) of every record that can still be read from the Chroma file
+    ``db``, and how many rows could not be read. Rows without a packed record (the user registry, sentence
+    vectors) are skipped: both are rebuilt from the records."""
+    out: list[tuple[str, str, str]] = []
+    lost = 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        try:
+            ids = [r[0] for r in con.execute("SELECT id FROM embeddings")]
+        except sqlite3.DatabaseError:
+            ids = list(range(1, 1 + _max_rowid(con)))  # the table's b-tree is damaged: probe row by row
+        for rowid in ids:
+            try:
+                eid = con.execute("SELECT embedding_id FROM embeddings WHERE id=?", (rowid,)).fetchone()
+                meta = dict(con.execute("SELECT key, string_value FROM embedding_metadata WHERE id=?", (rowid,)).fetchall())
+            except sqlite3.DatabaseError:
+                lost += 1
+                continue
+            packed, doc = meta.get("record"), meta.get("chroma:document")
+            if eid is None or not isinstance(packed, str) or not packed.startswith("{"):
+                continue
+            out.append((eid[0], doc or "", packed))
+    finally:
+        con.close()
+    return out, lost
+
+
+def _max_rowid(con: sqlite3.Connection) -> int:
+    for sql in ("SELECT max(id) FROM embedding_metadata", "SELECT seq FROM sqlite_sequence WHERE name='embeddings'"):
+        try:
+            row = con.execute(sql).fetchone()
+            if row and row[0]:
+                return int(row[0])
+        except sqlite3.DatabaseError:
+            continue
+    return 0
+
+
 def repair(home: Path) -> list[FileHealth]:
-    """Rebuild every damaged database file under ``home``; the damaged file is kept beside it."""
+    """Rebuild every damaged state database under ``home`` (not Chroma's: ``psm doctor`` rebuilds that
+    from :func:`salvage_records`); the damaged file is kept beside it."""
     out = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for health in check(home):
-        if health.ok:
+        if health.ok or health.path == str(home / CHROMA_DB):
             out.append(health)
             continue
         path = Path(health.path)
