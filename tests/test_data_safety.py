@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -249,6 +250,11 @@ def test_erase_then_compact_leaves_no_byte_of_the_erased_text_open_or_closed(hom
         psm.compact()
         assert _files_with(home, SECRET.encode()) == []  # open
         assert keep.recall("bees", k=1)[0].text == "Bob keeps bees in the garden."
+        con = sqlite3.connect(f"file:{home / 'chroma' / 'chroma.sqlite3'}?mode=ro", uri=True)
+        live = {r[0] for r in con.execute("SELECT id FROM segments")}
+        con.close()
+        folders = {p.name for p in (home / "chroma").iterdir() if p.is_dir()}
+        assert folders <= live  # no orphaned segment folder of the erased user
     assert _files_with(home, SECRET.encode()) == []  # closed
     with PSM(PSMSettings(home=home)) as psm:
         assert psm.users() == ["bob"]
@@ -285,3 +291,11 @@ def test_a_closed_psm_refuses_calls_with_a_psm_error(home: Path) -> None:
         mem.remember("too late")
     with pytest.raises(StoreError):
         psm.store.users()
+
+
+def test_k_is_capped(psm: PSM) -> None:
+    mem = psm.for_user("alice")
+    mem.remember("I like tea.")
+    with pytest.raises(InvalidInputError, match="k must be between 1 and 1000"):
+        mem.recall("tea", k=10**6)
+    assert len(mem.recall("tea", k=1000)) == 1
