@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,8 +196,10 @@ class UserMemory:
         now = utcnow()
         records: list[MemoryRecord] = []
         last: dict[str | None, str] = {}
-        for ev in evs:
-            observed = ev.timestamp or now
+        for n, ev in enumerate(evs):
+            # untimed events of one batch keep their order, as when observed one by one (a session's turn
+            # order gives each turn its neighbours in recall)
+            observed = ev.timestamp or now + timedelta(microseconds=n)
             if ev.session_id not in last:
                 prev = self._working.items(ev.session_id, all_sessions=False)
                 if prev:
