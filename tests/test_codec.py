@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from datetime import datetime, timedelta, timezone
 
 from psm_core import Kind, Status, Tier
