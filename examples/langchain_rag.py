@@ -15,13 +15,12 @@ import warnings
 from operator import itemgetter
 from typing import Any
 
-from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnablePassthrough
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from langchain_psm import PSMChatMessageHistory, PSMRetriever
+from langchain_psm import PSMChatMessageHistory, PSMRetriever, format_documents
 from psm_core import PSM
 
 warnings.filterwarnings("ignore", message=".*RunnableWithMessageHistory.*")  # deprecated upstream, still widely used
@@ -40,17 +39,14 @@ def main() -> None:
         user = "alice"
         retriever = PSMRetriever(psm=psm, user_id=user, k=3)
 
-        def as_context(docs: list[Document]) -> str:
-            return "\n".join(f"- {d.page_content} ({d.metadata['tier']}, strength {d.metadata['strength']:.2f})" for d in docs)
-
         prompt = ChatPromptTemplate.from_messages(
             [
-                ("system", "You are a running coach. What you know about the user:\n{memories}"),
+                ("system", "You are a running coach.\n{memories}"),
                 MessagesPlaceholder("history"),
                 ("human", "{input}"),
             ]
         )
-        chain = RunnablePassthrough.assign(memories=itemgetter("input") | retriever | as_context) | prompt | chat_model()
+        chain = RunnablePassthrough.assign(memories=itemgetter("input") | retriever | format_documents) | prompt | chat_model()
         chat = RunnableWithMessageHistory(
             chain,
             lambda session_id: PSMChatMessageHistory(user, session_id, psm=psm),
@@ -65,7 +61,7 @@ def main() -> None:
         )
         question = "How should I taper before my race?"
         print("--- long-term memories recalled in a new session ---")
-        print(as_context(retriever.invoke(question)))
+        print(format_documents(retriever.invoke(question)))
         print(chat.invoke({"input": question}, {"configurable": {"session_id": "week-6"}}).content)
         print("--- week-6 history ---")
         for message in PSMChatMessageHistory(user, "week-6", psm=psm).messages:
