@@ -7,6 +7,7 @@ import logging
 from psm_core.embeddings import Embedder
 from psm_core.errors import ConfigurationError
 from psm_core.skill.base import (
+    AttributeReading,
     Candidate,
     Correction,
     GateDecision,
@@ -18,6 +19,7 @@ from psm_core.skill.base import (
 from psm_core.skill.baseline import BaselinePolicy
 
 __all__ = [
+    "AttributeReading",
     "BaselinePolicy",
     "Candidate",
     "Correction",

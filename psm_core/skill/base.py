@@ -10,6 +10,10 @@ confidence), ``interfere`` (relation of a new statement to an existing one), ``w
 scores for candidates of a query), ``decay`` (decay rate per day), ``extract_patterns`` (episodes →
 semantic patterns with provenance), ``is_correction`` (does the user's turn correct the answer?).
 Recall also asks ``query_vector`` where to look for a query (the identity unless a skill learned better).
+Facts from single statements ask ``read_attributes`` (which personal attribute a statement is about,
+:mod:`psm_core.attributes`) and ``relate_batch`` (how a new statement relates to an earlier one of the
+same speaker: duplicate, update, contradiction, complement, unrelated); both have rule-based defaults
+here that a trained skill replaces.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from psm_core.types import Event, Kind, MemoryRecord
 
 __all__ = [
+    "AttributeReading",
     "Candidate",
     "Correction",
     "DelegatingSkill",
@@ -76,6 +81,16 @@ class Pattern(BaseModel):
     kind: Kind = Kind.FACT
     confidence: float = Field(ge=0.0, le=1.0)
     episode_ids: list[str] = Field(min_length=1)
+
+
+class AttributeReading(BaseModel):
+    """Which attribute of the taxonomy (:mod:`psm_core.attributes`) a statement is about; ``none`` when it is
+    not a personal statement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attribute: str
+    probability: float = Field(ge=0.0, le=1.0)
 
 
 class Correction(BaseModel):
@@ -175,6 +190,18 @@ class MemorySkill(ABC):
     def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         return [self.is_correction(u, a) for u, a in pairs]
 
+    def read_attributes(self, texts: Sequence[str], vectors: NDArray[np.float32] | None = None) -> list[AttributeReading]:
+        """The attribute each statement is about (``vectors``: the statements' plain embeddings, when known).
+        Default: the taxonomy's cue words (:func:`psm_core.statements.cue_attribute`)."""
+        from psm_core.statements import cue_attribute
+
+        return [AttributeReading(attribute=a, probability=p) for a, p in map(cue_attribute, texts)]
+
+    def relate_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Interference]:
+        """How each new statement relates to an earlier statement of the same speaker (``(new, old)``
+        pairs of plain statements). Default: :meth:`interfere_batch`."""
+        return self.interfere_batch(pairs)
+
 
 class DelegatingSkill(MemorySkill):
     """A skill that passes every operation (batched forms included) to ``base``; wrappers override
@@ -223,3 +250,9 @@ class DelegatingSkill(MemorySkill):
 
     def is_correction_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         return self.base.is_correction_batch(pairs)
+
+    def read_attributes(self, texts: Sequence[str], vectors: NDArray[np.float32] | None = None) -> list[AttributeReading]:
+        return self.base.read_attributes(texts, vectors)
+
+    def relate_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Interference]:
+        return self.base.relate_batch(pairs)
