@@ -12,7 +12,7 @@ import pytest
 from benchmarks.__main__ import main
 from benchmarks.memops import authored_test, authored_train
 from benchmarks.memops.build import build
-from benchmarks.memops.external import PAST_QUESTION, beam_chats, beam_turns, lme_questions
+from benchmarks.memops.external import _LABELLED, PAST_QUESTION, asks, beam_chats, beam_turns, lme_questions
 from benchmarks.memops.harness import LOWER_IS_BETTER, METRICS
 from benchmarks.memops.runner import parse_systems, pick
 from benchmarks.memops.scenarios import SCENARIO_DIR, TYPES, Scenario, holds, load_scenarios, normalize, validate, value_of
@@ -106,7 +106,7 @@ def test_memops_end_to_end_on_three_scenarios(tmp_path: Path) -> None:
         assert block["scenarios"] == 3
         seen = 0
         for m in METRICS:
-            if block[f"{m}_n"]:
+            if block.get(f"{m}_n"):
                 seen += 1
                 assert block[m] >= 0.0 and (m == "duplicates_returned" or block[m] <= 1.0), m
         assert seen >= 5
@@ -122,6 +122,8 @@ def test_lme_and_beam_loaders_on_the_dev_data() -> None:
     lme = lme_questions(shared_data("longmemeval", "longmemeval_s_dev.json.gz"), None)
     assert len(lme) >= 30 and all(q.qtype == "knowledge-update" and len(q.gold) >= 2 for q in lme)
     assert 3 <= sum(bool(PAST_QUESTION.search(q.question)) for q in lme) <= 12
+    assert all(q.qid in _LABELLED for q in lme)  # every dev question read and labelled by hand
+    assert Counter(asks(q) for q in lme) == {"current": 25, "earlier": 5, "both": 4}
     assert len(lme_questions(shared_data("longmemeval", "longmemeval_s_dev.json.gz"), 5)) == 5
     chats = beam_chats(shared_data("beam", "beam_100k_dev.json.gz"), 2)
     assert len(chats) == 2

@@ -9,8 +9,10 @@ run_beam(mem, psm, chat, bulk)    ingest the chat turn by turn (user and assista
 * LongMemEval: a memory covers the sessions of its own metadata and of its sources (``mem.sources``).
   ``current_first``: the newest gold session's best memory ranks above every older gold session's best
   memory in recall(question, k=10) (newest missing: fail; one memory covering both: a tie, a fail).
-  Questions about an earlier value ("initially", "previous", "before", ...) are scored apart, as
-  ``older_first`` (the older session first).
+  What a question asks for is labelled by hand for the dev file (:data:`EARLIER`, :data:`BOTH`; a regex
+  for other files): a question about an earlier value ("where did I initially keep ...") is scored as
+  ``older_first`` (an older session first), a comparison ("did I increase or decrease ...") as
+  ``both_top10`` (both sessions in the top 10), every other question as ``current_first``.
 * BEAM: a memory covers the turn ids (metadata ``turn_id``, the chat's message ``id``) of itself and its
   sources. ``knowledge_update``: the ``updated_info`` turn's best memory ranks above the ``original_info``
   turn's and within the top 5 (items whose two turns are the same are left out). ``contradiction_resolution``:
@@ -32,12 +34,19 @@ from typing import Any
 from benchmarks.data import LmeQuestion, load_longmemeval
 from psm_core import PSM, MemoryRecord, NotFoundError, UserMemory
 
-__all__ = ["PAST_QUESTION", "beam_chats", "beam_turns", "lme_questions", "run_beam", "run_lme"]
+__all__ = ["BOTH", "EARLIER", "PAST_QUESTION", "asks", "beam_chats", "beam_turns", "lme_questions", "run_beam", "run_lme"]
 
 K = 10
 BEAM_TOP = 5
 PAST_QUESTION = re.compile(r"\b(initially|originally|previous|previously|before|at first|first three|just started)\b", re.I)
+# LongMemEval_S dev knowledge-update questions, read one by one (the answer's session checked by hand)
+EARLIER = frozenset({"07741c44", "0977f2af", "0ddfec37", "9bbe84a2", "dfde3500"})  # the answer is the older value
+BOTH = frozenset({"031748ae", "6071bd76", "c4ea545c", "c6853660"})  # the answer compares the two values
 _MARKER = re.compile(r"\s*->->\s*[\w/,]+\s*$")
+_LABELLED = frozenset({"01493427", "06db6396", "07741c45", "08e075c7", "0f05491a", "22d2cb42", "2698e78f", "3ba21379",
+                       "41698283", "45dc21b6", "4d6b87c8", "5a4f22c0", "5c40ec5b", "69fee5aa", "72e3ee87", "830ce83f",
+                       "852ce960", "8fb83627", "945e3d21", "a1eacc2a", "affe2881", "ba61f0b9", "d7c942c3", "dad224aa",
+                       "e493bb7c", "eace081b", "ed4ddc30"}) | EARLIER | BOTH  # fmt: skip
 
 
 def lme_questions(path: Path, limit: int | None) -> list[LmeQuestion]:
@@ -47,6 +56,15 @@ def lme_questions(path: Path, limit: int | None) -> list[LmeQuestion]:
         return qs
     step = len(qs) / max(1, limit)
     return [qs[int(i * step)] for i in range(max(0, limit))]
+
+
+def asks(q: LmeQuestion) -> str:
+    """``"earlier"``, ``"both"`` or ``"current"``: which value a knowledge-update question asks for."""
+    if q.qid in EARLIER:
+        return "earlier"
+    if q.qid in BOTH:
+        return "both"
+    return "earlier" if q.qid not in _LABELLED and PAST_QUESTION.search(q.question) else "current"
 
 
 def _units(mem: UserMemory, rec: MemoryRecord, key: str) -> set[str]:
@@ -76,6 +94,7 @@ def _lme_score(mem: UserMemory, q: LmeQuestion, newest: str, older: list[str]) -
         "current_first": float(new is not None and (old is None or new < old)),
         "older_first": float(old is not None and (new is None or old < new)),
         "tie": float(new is not None and new == old),
+        "both_top10": float(new is not None and old is not None),
     }  # fmt: skip
 
 
@@ -105,8 +124,7 @@ def run_lme(mem: UserMemory, psm: PSM, q: LmeQuestion, bulk: bool) -> dict[str, 
     before = _lme_score(mem, q, newest, older)
     psm.consolidate(mem.user_id, now=q.date)
     after = _lme_score(mem, q, newest, older)
-    past = bool(PAST_QUESTION.search(q.question))
-    return {"qid": q.qid, "question": q.question, "answer": q.answer, "asks_past": past, "newest": newest, "older": older,
+    return {"qid": q.qid, "question": q.question, "answer": q.answer, "asks": asks(q), "newest": newest, "older": older,
             "turns": turns, "before": before, "after": after}  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.memops.external import beam_chats, lme_questions, run_beam, run_lme
+from benchmarks.memops.external import asks, beam_chats, lme_questions, run_beam, run_lme
 from benchmarks.memops.harness import LOWER_IS_BETTER, METRICS, ingest, measure
 from benchmarks.memops.scenarios import TYPES, Scenario, load_scenarios
 from benchmarks.psm_system import MAX_TEXT_BYTES
@@ -21,7 +21,7 @@ __all__ = ["parse_systems", "pick", "run", "summarize"]
 
 SKILLS = {"baseline": "baseline", "psm-mini": "mini"}
 TOP_SHOWN = 5  # recall lines kept per scenario and system in the per-scenario file
-LME_ROWS = ("lme_current_first", "lme_ties", "lme_older_first (past questions)")
+LME_ROWS = ("lme_current_first", "lme_ties", "lme_older_first (earlier-value questions)", "lme_both_top10 (comparison questions)")
 BEAM_ROWS = (
     "beam_ku_updated_above_top5",
     "beam_ku_updated_above",
@@ -68,8 +68,10 @@ def _block(rows: Sequence[Mapping[str, Any]], col: str) -> dict[str, Any]:
     out: dict[str, Any] = {"scenarios": len(have)}
     for m in METRICS:
         vals = [h.get(m) for h in have]
-        out[m] = _mean(vals)
-        out[f"{m}_n"] = sum(1 for v in vals if v is not None)
+        n = sum(1 for v in vals if v is not None)
+        if n:  # metrics that do not apply to this block are left out
+            out[m] = _mean(vals)
+            out[f"{m}_n"] = n
     turns = sum(h["noise_turns"] for h in have)
     out["noise_stored"] = sum(h["noise_stored_turns"] for h in have) / turns if turns else math.nan  # pooled over turns
     out["noise_stored_n"] = turns
@@ -96,15 +98,19 @@ def _external_summary(
     lme: Sequence[Mapping[str, Any]], beam: Sequence[Mapping[str, Any]], col: str, stage: str
 ) -> dict[str, Any]:
     key = "after" if stage == "+pass" else "before"
-    cur = [q[col][key] for q in lme if col in q and not q["asks_past"]]
-    past = [q[col][key] for q in lme if col in q and q["asks_past"]]
+    cur = [q[col][key] for q in lme if col in q and q["asks"] == "current"]
+    earlier = [q[col][key] for q in lme if col in q and q["asks"] == "earlier"]
+    both = [q[col][key] for q in lme if col in q and q["asks"] == "both"]
     items = [it for c in beam if col in c for it in c[col][key]]
     ku = [it for it in items if it["category"] == "knowledge_update" and "skipped" not in it]
     cr = [it for it in items if it["category"] == "contradiction_resolution"]
     return {
         "lme_current_first": _mean(q["current_first"] for q in cur), "lme_current_first_n": len(cur),
         "lme_ties": _mean(q["tie"] for q in cur), "lme_ties_n": len(cur),
-        "lme_older_first (past questions)": _mean(q["older_first"] for q in past), "lme_older_first (past questions)_n": len(past),
+        "lme_older_first (earlier-value questions)": _mean(q["older_first"] for q in earlier),
+        "lme_older_first (earlier-value questions)_n": len(earlier),
+        "lme_both_top10 (comparison questions)": _mean(q["both_top10"] for q in both),
+        "lme_both_top10 (comparison questions)_n": len(both),
         "beam_ku_updated_above_top5": _mean(i["updated_above_top5"] for i in ku), "beam_ku_updated_above_top5_n": len(ku),
         "beam_ku_updated_above": _mean(i["updated_above"] for i in ku), "beam_ku_updated_above_n": len(ku),
         "beam_cr_both_top10": _mean(i["both_top10"] for i in cr), "beam_cr_both_top10_n": len(cr),
@@ -175,9 +181,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 timing[col] = _run_column(Path(tmp) / col.replace("/", "_"), skill, col, path == "bulk", embedder,
                                           scenarios, rows, lme_qs, lme_rows, chats, beam_rows)  # fmt: skip
     for q, row in zip(lme_qs, lme_rows):
-        row.update(
-            {"question": q.question, "asks_past": next((v["asks_past"] for v in row.values() if isinstance(v, dict)), False)}
-        )
+        row.update({"question": q.question, "asks": asks(q)})
     summary = summarize(rows, columns)
     external = {c: _external_summary(lme_rows, beam_rows, c.removesuffix("+pass"), "+pass" if c.endswith("+pass") else "")
                 for c in columns} if (lme_rows or beam_rows) else {}  # fmt: skip
@@ -275,7 +279,9 @@ def _markdown(
     attr_rows = []
     for a in sorted({r["attribute"] for r in rows if r["type"] in ("update", "correction")}):
         b = {c: summary[c]["by_attribute"][a] for c in columns}
-        attr_rows.append([a, str(b[columns[0]]["newer_above_older_n"]), *[fmt(b[c]["newer_above_older"], 2) for c in columns]])
+        attr_rows.append(
+            [a, str(b[columns[0]].get("newer_above_older_n")), *[fmt(b[c].get("newer_above_older"), 2) for c in columns]]
+        )
     lines += [md_table(["attribute", "n", *columns], attr_rows), ""]
     last = [c for c in columns if "/" not in c and not c.endswith("+pass")][-1]
     for col in (last, last + "+pass"):
