@@ -59,8 +59,11 @@ def main() -> None:
         say("Where do I live these days?", "friday")  # a new conversation: PSM recalls Monday's turn
         say("No, that's wrong, I live in Lisbon.", "friday")  # the PSM reads this as a correction
 
+        # the Lisbon memory reached the model, which said Porto anyway: no memory carried the error, so
+        # the correction is recorded against the retrieval (memory None), and the memory is not blamed
         for event in psm.feedback_log.outcomes("alice"):
-            print(f"feedback: {event['outcome']:<9} memory {event['memory_id'][:8]} (value {event['value']:+.1f})")
+            target = f"memory {event['memory_id'][:8]}" if event["memory_id"] else f"retrieval {event['retrieval_id'][:8]}"
+            print(f"feedback: {event['outcome']:<9} {target} (value {event['value']:+.1f})")
 
 
 if __name__ == "__main__":

@@ -5,26 +5,26 @@ whether the user's next message corrected the answer.
 FeedbackTracker        one conversation (a user's session): offer → LLM call → answer → next user turn
 PSMFeedbackHandler     a BaseEventHandler on the root dispatcher routing LLM start/end events to trackers
 install_feedback_handler()   registers the handler once per process (idempotent)
+track_conversation()         a tracker for a new conversation, registered with the handler
 ```
-A memory adapter *offers* the context it rendered for a recall. When an LLM call's prompt contains
-that context, the recall is logged (``UserMemory.log_retrieval``, ``run_id`` = the call's span id);
-when several live conversations offered the same context, the latest offer gets the call.
-The call's answer waits for the user's next message: the PSM's correction signal
-(``skill.is_correction``) marks the memories the answer used (all surfaced ones when none can be
-attributed) ``corrected``; otherwise used memories are ``helpful`` and the rest ``neutral``. The
-rule (a memory is used when it shares a content word with the answer that the question lacks) is
-:mod:`psm_core.feedback.attribution`, shared with the other adapters.
-Only ids and outcomes are written: the feedback log stays content-free. Trackers of a closed PSM
-receive no more events.
+A thin translation of LlamaIndex events to :class:`psm_core.feedback.FeedbackTracker`, which holds
+the state and the rules (see its docstring for the states of a conversation). A memory adapter
+*offers* the context it rendered for a recall. When an LLM call's prompt contains that context, the
+recall is logged (``UserMemory.log_retrieval``, ``run_id`` = the call's span id); when several live
+conversations offered the same context, the latest offer gets the call. The call's answer waits for
+the user's next message, judged by the PSM's correction signal (``skill.is_correction``) and
+:mod:`psm_core.feedback.attribution`, shared with the other adapters: a correction marks
+``corrected`` only the memories that carried what the user corrected, and is recorded against the
+retrieval when none did; otherwise the memories the answer used are ``helpful`` and the rest
+``neutral``. Only ids and outcomes are written: the feedback log stays content-free. Trackers of a
+closed PSM receive no more events.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
@@ -38,15 +38,14 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionStartEvent,
 )
 
-from psm_core.errors import PSMError
-from psm_core.feedback.attribution import group_by_outcome, memory_outcomes, used_memories
-from psm_core.feedback.log import Outcome
+from psm_core.feedback.attribution import used_memories
+from psm_core.feedback.tracker import FeedbackTracker as CoreTracker
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
 from psm_core.recall import RecallResult
 from psm_core.skill.base import MemorySkill
 
-__all__ = ["FeedbackTracker", "PSMFeedbackHandler", "install_feedback_handler", "used_memory_ids"]
+__all__ = ["FeedbackTracker", "PSMFeedbackHandler", "install_feedback_handler", "track_conversation", "used_memory_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,41 +61,21 @@ def used_memory_ids(result: RecallResult, answer: str, query: str = "") -> list[
     return [m.id for m, u in zip(result.memories, used) if u]
 
 
-_SEQ = itertools.count()
-
-
-@dataclass
-class _Offer:
-    result: RecallResult
-    context: str
-    seq: int = field(default_factory=lambda: next(_SEQ))
-    retrieval_id: str | None = None
-    spans: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Pending:
-    result: RecallResult
-    retrieval_id: str
-    answer: str
-
-
 class FeedbackTracker:
-    """The feedback state of one conversation of one user. Thread-safe.
+    """The feedback state of one conversation of one user (``tracker``: its :class:`psm_core.feedback.FeedbackTracker`).
 
     ``offer`` the latest recall and its rendered context; the :class:`PSMFeedbackHandler` calls
-    ``on_llm_start``/``on_llm_end``; call ``on_user_message`` with each new user turn. With ``psm``
-    (the PSM holding ``memory``) the tracker goes quiet once that PSM is closed.
+    ``on_llm_start``/``on_llm_end``; call ``on_user_message`` with each new user turn. ``skill``
+    judges corrections; ``psm`` is the PSM holding ``memory`` (default: that of ``memory``): the
+    tracker goes quiet once it is closed. Thread-safe.
     """
 
     def __init__(self, memory: UserMemory, skill: MemorySkill, *, source: str = SOURCE, psm: PSM | None = None) -> None:
         self.memory = memory
         self.skill = skill
         self.source = source
-        self.psm = psm
-        self._lock = threading.Lock()
-        self._offer: _Offer | None = None
-        self._pending: _Pending | None = None
+        self.psm = psm if psm is not None else memory._psm  # the PSM a UserMemory belongs to
+        self.tracker = CoreTracker(self.psm, skill=skill, source=source)
 
     def __repr__(self) -> str:
         return f"FeedbackTracker(user_id={self.memory.user_id!r})"
@@ -104,72 +83,33 @@ class FeedbackTracker:
     @property
     def closed(self) -> bool:
         """Whether the tracker's PSM is closed (nothing more can be logged)."""
-        return self.psm is not None and self.psm.closed
+        return self.tracker.closed
 
     @property
     def last_retrieval_id(self) -> str | None:
         """The retrieval id of the latest offer that reached an LLM (None before any)."""
-        with self._lock:
-            return self._offer.retrieval_id if self._offer is not None else None
+        return self.tracker.last_retrieval_id(self.memory.user_id)
 
     def offer(self, result: RecallResult, context: str) -> None:
         """The recall ``result``, rendered as ``context``, may go into the next LLM call."""
-        if not context or not result.memories:
-            return
-        with self._lock:
-            self._offer = _Offer(result, context)
+        self.tracker.offer(self.memory.user_id, result, context=context)
 
     def offered_in(self, prompt: str) -> int | None:
         """The sequence number of the offer whose context ``prompt`` contains (None when it does not)."""
-        with self._lock:
-            offer = self._offer
-            return offer.seq if offer is not None and offer.context in prompt else None
+        return self.tracker.offered_in(prompt)
 
     def on_llm_start(self, span_id: str, prompt: str) -> str | None:
         """Log the offered recall when ``prompt`` contains its context; returns the retrieval id."""
-        with self._lock:
-            offer = self._offer
-            if offer is None or offer.context not in prompt:
-                return None
-            if offer.retrieval_id is None:
-                offer.retrieval_id = self.memory.log_retrieval(offer.result, run_id=span_id)
-                logger.debug("user %s: %d memories reached LLM call %s", self.memory.key[:8], len(offer.result), span_id)
-            offer.spans.add(span_id)
-            return offer.retrieval_id
+        return self.tracker.started(span_id, prompt)
 
     def on_llm_end(self, span_id: str, answer: str) -> None:
         """Keep the answer of an LLM call that received the offered memories, for the next user turn."""
-        with self._lock:
-            offer = self._offer
-            if offer is None or offer.retrieval_id is None or span_id not in offer.spans:
-                return
-            if answer.strip():
-                self._pending = _Pending(offer.result, offer.retrieval_id, answer)
+        self.tracker.answered(span_id, answer)
 
     def on_user_message(self, text: str) -> str | None:
         """Judge the pending answer against the user's new turn; returns the outcome written (or None)."""
-        with self._lock:
-            pending, self._pending = self._pending, None
-        if pending is None or not text.strip() or self.closed:
-            return None
-        try:
-            return self._judge(pending, text)
-        except PSMError as exc:  # e.g. the user was erased meanwhile: feedback must never break the chat
-            logger.warning("user %s: feedback not recorded: %s", self.memory.key[:8], exc)
-            return None
-
-    def _judge(self, pending: _Pending, text: str) -> str:
-        correction = self.skill.is_correction(text, pending.answer)
-        result = pending.result
-        outcomes = memory_outcomes(pending.answer, result.query, result.memories, corrected=correction.is_correction)
-        groups = group_by_outcome(result.ids, outcomes)
-        for outcome, ids in groups.items():
-            self.memory.feedback(pending.retrieval_id, outcome.value, memory_ids=ids, source=self.source)
-        if correction.is_correction:
-            blamed = len(groups.get(Outcome.CORRECTED, []))
-            logger.info("user %s corrected an answer: %d memories marked", self.memory.key[:8], blamed)
-            return Outcome.CORRECTED.value
-        return (Outcome.HELPFUL if Outcome.HELPFUL in groups else Outcome.NEUTRAL).value
+        verdict = self.tracker.user_turn(self.memory.user_id, text)
+        return verdict.outcome.value if verdict is not None else None
 
 
 def _chat_text(messages: list[ChatMessage]) -> str:
@@ -240,3 +180,10 @@ def install_feedback_handler() -> PSMFeedbackHandler:
             get_dispatcher().add_event_handler(_HANDLER)
             logger.info("PSM feedback handler added to the LlamaIndex root dispatcher")
         return _HANDLER
+
+
+def track_conversation(psm: PSM, memory: UserMemory) -> FeedbackTracker:
+    """A :class:`FeedbackTracker` for a new conversation of ``memory``'s user, routed by the process-wide handler."""
+    tracker = FeedbackTracker(memory, psm.skill, psm=psm)
+    install_feedback_handler().register(tracker)
+    return tracker

@@ -26,7 +26,7 @@ from llama_index.core.memory.types import BaseMemory
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 
 from llamaindex_psm.context import DEFAULT_HEADER, latest_user_text, message_text, recall_context
-from llamaindex_psm.feedback import FeedbackTracker, install_feedback_handler
+from llamaindex_psm.feedback import FeedbackTracker, track_conversation
 from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
@@ -70,8 +70,7 @@ class PSMMemory(BaseMemory):
         if self.chat_store_key is None:
             self.chat_store_key = f"{self.user_id}:{self.session_id}"
         if self.feedback:
-            self._tracker = FeedbackTracker(self._mem, self.psm.skill, psm=self.psm)
-            install_feedback_handler().register(self._tracker)
+            self._tracker = track_conversation(self.psm, self._mem)
 
     @classmethod
     def class_name(cls) -> str:

@@ -21,7 +21,7 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.memory import BaseMemoryBlock
 
 from llamaindex_psm.context import DEFAULT_HEADER, latest_user_text, message_text, recall_context
-from llamaindex_psm.feedback import FeedbackTracker, install_feedback_handler
+from llamaindex_psm.feedback import FeedbackTracker, track_conversation
 from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
@@ -59,8 +59,7 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
     def model_post_init(self, __context: Any) -> None:
         self._mem = self.psm.for_user(self.user_id)
         if self.feedback:
-            self._tracker = FeedbackTracker(self._mem, self.psm.skill, psm=self.psm)
-            install_feedback_handler().register(self._tracker)
+            self._tracker = track_conversation(self.psm, self._mem)
 
     @property
     def user_memory(self) -> UserMemory:

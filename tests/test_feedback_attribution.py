@@ -7,7 +7,7 @@ import pytest
 
 import psm_core.feedback as feedback
 from psm_core import InvalidInputError, MemoryRecord, Tier
-from psm_core.feedback import Outcome, group_by_outcome, memory_outcomes, used_memories
+from psm_core.feedback import Outcome, blamed_memories, correction_terms, group_by_outcome, memory_outcomes, used_memories
 from psm_core.recall import ScoredMemory
 
 PIXEL = "I adopted a beagle named Pixel last month."
@@ -61,10 +61,55 @@ def test_a_correction_blames_only_the_used_memories() -> None:
     assert out == [None, Outcome.CORRECTED, None]
 
 
-def test_a_correction_nothing_can_be_attributed_to_blames_every_surfaced_memory() -> None:
+def test_a_correction_no_memory_carried_blames_no_memory() -> None:
+    # the model said Porto, no memory says Porto: the correction belongs to the retrieval, not to a memory
     out = memory_outcomes("You live in Porto.", "Where do I live?", [PIXEL, RAMEN, LISBON], corrected=True)
-    assert out == [Outcome.CORRECTED] * 3
+    assert out == [None] * 3
     assert memory_outcomes("Porto.", "Where?", [], corrected=True) == []
+
+
+def test_a_memory_stating_the_corrected_value_is_not_blamed() -> None:
+    # "Lisbon" is the user's corrected value: the memory was right and ignored, not misleading
+    lisbon = "I moved to Lisbon last spring."
+    grew_up = "I grew up in Porto."
+    answer, question, user = "You live in Porto.", "Where do I live?", "No, that's wrong, I live in Lisbon."
+    assert used_memories(answer, question, [lisbon, grew_up]) == [False, True]
+    assert blamed_memories(answer, question, user, [lisbon, grew_up]) == [False, True]
+    both = "I moved from Porto to Lisbon."  # carries the wrong value and the right one: not blamed
+    assert blamed_memories(answer, question, user, [both]) == [False]
+
+
+def test_the_memory_carrying_the_denied_value_is_blamed() -> None:
+    klein, dentist = "My manager is Klein.", "My dentist appointment is on Friday."
+    answer, question = "Your manager is Klein.", "Who is my manager?"
+    user = "No, my manager is Stein, not Klein."
+    assert correction_terms(answer, question, user) == ({"klein"}, {"stein"})
+    assert memory_outcomes(answer, question, [klein, dentist], corrected=True, user_turn=user) == [Outcome.CORRECTED, None]
+    # a memory that already names Stein is not what misled, even if it mentions Klein
+    assert blamed_memories(answer, question, user, ["Klein left; Stein is my manager now."]) == [False]
+
+
+def test_wrong_content_is_what_the_correction_denies_or_does_not_repeat() -> None:
+    answer = "Your manager is Klein and you work at Siemens."
+    question = "Who is my manager?"
+    # "Siemens" is repeated (confirmed), "Klein" denied: only the Klein memory is blamed
+    user = "Siemens is right, but my manager is Stein, not Klein."
+    assert correction_terms(answer, question, user)[0] == {"klein"}
+    assert blamed_memories(answer, question, user, ["My manager is Klein.", "I work at Siemens."]) == [True, False]
+    # a correction repeating every answer word without denying any still rejects the answer
+    wrong, corrected = correction_terms("Your dog is called Pixel.", QUESTION, "No: Pixel was my cat, my dog is Rex.")
+    assert wrong == {"pixel"} and corrected == {"cat", "rex"}
+    # a bare "that's wrong" rejects every answer word and gives no value
+    assert correction_terms("Your dog is called Pixel.", QUESTION, "That's wrong.") == ({"pixel"}, set())
+
+
+def test_a_correction_blames_only_memories_the_answer_used() -> None:
+    user = "No, that's wrong: I outgrew that allergy years ago."
+    peanuts = "Alice is allergic to peanuts."
+    out = memory_outcomes(
+        "You are allergic to peanuts.", "What am I allergic to?", [peanuts, RAMEN, LISBON], corrected=True, user_turn=user
+    )
+    assert out == [Outcome.CORRECTED, None, None]
 
 
 def test_group_by_outcome_keeps_order_and_drops_memories_without_an_event() -> None:
@@ -77,7 +122,7 @@ def test_group_by_outcome_keeps_order_and_drops_memories_without_an_event() -> N
 
 def test_exported_from_psm_core_feedback() -> None:
     assert feedback.__all__ == sorted(feedback.__all__)
-    for name in ("group_by_outcome", "memory_outcomes", "used_memories"):
+    for name in ("blamed_memories", "correction_terms", "group_by_outcome", "memory_outcomes", "used_memories"):
         assert name in feedback.__all__
 
 

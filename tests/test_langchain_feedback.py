@@ -53,7 +53,18 @@ def chat(psm: PSM, handler: Any, replies: list[str], user: str = "alice", sessio
     return ConversationChain(llm=FakeListChatModel(responses=replies), memory=memory)
 
 
-def test_a_correction_is_a_negative_event_on_the_memories_of_the_corrected_run(psm: PSM) -> None:
+def converse(psm: PSM, replies: list[str], *turns: str) -> RunIds:
+    """The user's ``turns`` to a chain answering ``replies``, with a feedback handler; the LLM run ids."""
+    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
+    chain = chat(psm, handler, replies)
+    for text in turns:
+        chain.invoke({"input": text}, config={"callbacks": [handler, runs]})
+    return runs
+
+
+def test_a_correction_no_memory_carried_is_recorded_against_the_retrieval(psm: PSM) -> None:
+    # the model said Porto although the Lisbon memory reached it: the memory agrees with the
+    # correction (it was ignored), so the correction goes to the retrieval, not to a memory
     ids = seed(psm)
     handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
     chain = chat(psm, handler, ["You live in Porto.", "Sorry, Lisbon it is."])
@@ -65,18 +76,32 @@ def test_a_correction_is_a_negative_event_on_the_memories_of_the_corrected_run(p
     rid, surfaced = surfaced_by_run(psm, runs.ids[0])
     assert ids["lisbon"] in surfaced
     events = psm.feedback_log.outcomes("alice")
-    assert {(e["retrieval_id"], e["memory_id"]) for e in events} == {(rid, m) for m in surfaced}
-    assert {e["outcome"] for e in events} == {"corrected"} and {e["value"] for e in events} == {-1.0}
+    assert [(e["retrieval_id"], e["memory_id"], e["outcome"], e["value"]) for e in events] == [(rid, None, "corrected", -1.0)]
     assert {e["source"] for e in events} == {"langchain"}
+    assert psm.feedback_log.pending_effects("alice") == [], "a retrieval-level event changes no memory"
+
+
+def test_a_correction_blames_the_memory_that_carried_the_wrong_value(psm: PSM) -> None:
+    mem = psm.for_user("alice")
+    klein = mem.remember("My manager is Klein.").id
+    other = mem.remember("Alice is allergic to peanuts.").id
+    runs = converse(
+        psm, ["Your manager is Klein.", "Sorry, Stein then."], "Who is my manager?", "No, my manager is Stein, not Klein."
+    )
+    rid, surfaced = surfaced_by_run(psm, runs.ids[0])
+    assert {klein, other} <= set(surfaced)
+    events = psm.feedback_log.outcomes("alice")
+    assert [(e["retrieval_id"], e["memory_id"], e["outcome"]) for e in events] == [(rid, klein, "corrected")]
 
 
 def test_no_correction_logs_used_memories_helpful_and_the_rest_neutral(psm: PSM) -> None:
     ids = seed(psm)
-    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
-    chain = chat(psm, handler, ["You moved to Lisbon last spring with your dog Rex.", "Try the Oceanario."])
-    cfg = {"callbacks": [handler, runs]}
-    chain.invoke({"input": "Where did I move last spring?"}, config=cfg)
-    chain.invoke({"input": "Great, any museum tips there?"}, config=cfg)
+    runs = converse(
+        psm,
+        ["You moved to Lisbon last spring with your dog Rex.", "Try the Oceanario."],
+        "Where did I move last spring?",
+        "Great, any museum tips there?",
+    )
     rid, surfaced = surfaced_by_run(psm, runs.ids[0])
     events = {e["memory_id"]: e for e in psm.feedback_log.outcomes("alice") if e["retrieval_id"] == rid}
     assert set(events) == set(surfaced)
@@ -152,8 +177,10 @@ def test_agent_correction_covers_every_model_call_of_the_corrected_turn(psm: PSM
     first_turn = [surfaced_by_run(psm, r) for r in runs.ids[:2]]
     assert all(ids["lisbon"] in surfaced for _, surfaced in first_turn)
     events = psm.feedback_log.outcomes("alice")
-    assert {(e["retrieval_id"], e["memory_id"]) for e in events} == {(rid, m) for rid, s in first_turn for m in s}
-    assert {e["outcome"] for e in events} == {"corrected"}
+    # no memory says Porto: each retrieval of the corrected turn gets the correction, no memory does
+    assert sorted((e["retrieval_id"], e["memory_id"], e["outcome"]) for e in events) == sorted(
+        (rid, None, "corrected") for rid, _ in first_turn
+    )
 
 
 async def test_async_handler_in_an_async_chain(psm: PSM) -> None:
@@ -165,8 +192,8 @@ async def test_async_handler_in_an_async_chain(psm: PSM) -> None:
     await chain.ainvoke({"input": "That's not right, it's peanuts."}, config=cfg)
     rid, surfaced = surfaced_by_run(psm, runs.ids[0])
     assert ids["peanuts"] in surfaced
-    events = psm.feedback_log.outcomes("alice")
-    assert {e["memory_id"] for e in events} == set(surfaced) and {e["outcome"] for e in events} == {"corrected"}
+    events = psm.feedback_log.outcomes("alice")  # the peanuts memory states the corrected value: not blamed
+    assert [(e["retrieval_id"], e["memory_id"], e["outcome"]) for e in events] == [(rid, None, "corrected")]
     assert await handler.afeedback(runs.ids[1], -0.2)
 
 
@@ -184,7 +211,8 @@ def test_two_users_share_a_handler_but_never_each_others_feedback(psm: PSM) -> N
     bob_events = psm.feedback_log.outcomes("bob")
     alice_events = psm.feedback_log.outcomes("alice")
     assert bob_events and {e["outcome"] for e in bob_events} == {"corrected"}
-    assert {e["memory_id"] for e in bob_events} <= bob_ids
+    assert {e["memory_id"] for e in bob_events} <= bob_ids | {None}  # None: the retrieval (no memory said Bergen)
+    assert not {e["retrieval_id"] for e in bob_events} & {e["retrieval_id"] for e in alice_events}
     assert alice_events and {e["memory_id"] for e in alice_events} <= alice_ids
     assert "corrected" not in {e["outcome"] for e in alice_events}
 
@@ -203,11 +231,12 @@ def test_erasing_the_user_mid_conversation_drops_the_handlers_state_and_never_br
 
 def test_a_correction_blames_only_the_memories_the_answer_used(psm: PSM) -> None:
     ids = seed(psm)
-    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
-    chain = chat(psm, handler, ["You are allergic to peanuts.", "Good to know."])
-    cfg = {"callbacks": [handler, runs]}
-    chain.invoke({"input": "What am I allergic to?"}, config=cfg)
-    chain.invoke({"input": "No, that's wrong: I outgrew that allergy years ago."}, config=cfg)
+    runs = converse(
+        psm,
+        ["You are allergic to peanuts.", "Good to know."],
+        "What am I allergic to?",
+        "No, that's wrong: I outgrew that allergy years ago.",
+    )
     rid, surfaced = surfaced_by_run(psm, runs.ids[0])
     assert len(surfaced) == 3, "the other facts reached the model too..."
     events = psm.feedback_log.outcomes("alice")
@@ -216,11 +245,7 @@ def test_a_correction_blames_only_the_memories_the_answer_used(psm: PSM) -> None
 
 def test_an_answer_using_one_word_of_a_memory_counts_it_helpful(psm: PSM) -> None:
     ids = seed(psm)
-    handler, runs = PSMFeedbackCallbackHandler(psm), RunIds()
-    chain = chat(psm, handler, ["Rex!", "He sounds lovely."])
-    cfg = {"callbacks": [handler, runs]}
-    chain.invoke({"input": "What is my dog called?"}, config=cfg)
-    chain.invoke({"input": "Thanks, he is a good boy."}, config=cfg)
+    runs = converse(psm, ["Rex!", "He sounds lovely."], "What is my dog called?", "Thanks, he is a good boy.")
     rid, surfaced = surfaced_by_run(psm, runs.ids[0])
     events = {e["memory_id"]: e["outcome"] for e in psm.feedback_log.outcomes("alice") if e["retrieval_id"] == rid}
     assert events == {m: "helpful" if m == ids["lisbon"] else "neutral" for m in surfaced}

@@ -3,7 +3,8 @@
 ```
 retrievals  one row per recall whose memories reached an LLM (user key, run id, time)
 surfaced    the memories of a retrieval with their content-free features and ranks
-outcomes    helpful / irrelevant / corrected / neutral / explicit score, per retrieval or memory
+outcomes    helpful / irrelevant / corrected / neutral / explicit score, per memory of a retrieval, or of
+            the retrieval as a whole (no memory id: log_retrieval_outcome)
 profiles    per user, running sums of the utility profile (psm_core.feedback.profile); numbers only
 ```
 Each retrieval also keeps the user's profile as it was when logged (the learning context).
@@ -89,6 +90,19 @@ def policy_version(skill_name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
+def _outcome_value(outcome: Outcome | str, score: float | None) -> tuple[Outcome, float]:
+    """The outcome and its value (an explicit score in [-1, 1] for :attr:`Outcome.SCORE`)."""
+    try:
+        outcome = Outcome(outcome)
+    except ValueError as exc:
+        raise InvalidInputError(f"outcome {outcome!r}: use one of {[o.value for o in Outcome]}") from exc
+    if outcome is not Outcome.SCORE:
+        return outcome, OUTCOME_VALUES[outcome]
+    if score is None or not -1.0 <= float(score) <= 1.0:
+        raise InvalidInputError(f"an explicit score must be in [-1, 1], got {score!r}")
+    return outcome, float(score)
+
+
 class FeedbackLog:
     """Append-only log of retrievals and outcomes (thread-safe, one SQLite file)."""
 
@@ -171,29 +185,16 @@ class FeedbackLog:
         source: str = "api",
     ) -> int:
         """Record the outcome of a retrieval (for all its memories, or only ``memory_ids``). Returns rows written."""
-        try:
-            outcome = Outcome(outcome)
-        except ValueError as exc:
-            raise InvalidInputError(f"outcome {outcome!r}: use one of {[o.value for o in Outcome]}") from exc
-        if outcome is Outcome.SCORE:
-            if score is None or not -1.0 <= float(score) <= 1.0:
-                raise InvalidInputError(f"an explicit score must be in [-1, 1], got {score!r}")
-            value = float(score)
-        else:
-            value = OUTCOME_VALUES[outcome]
+        outcome, value = _outcome_value(outcome, score)
         key = user_key(user_id)
         with self._lock:
-            row = self._con.execute(
-                "SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)
-            ).fetchone()
+            self._check_retrieval(key, retrieval_id)
             traits = list(
                 self._con.execute(
                     f"SELECT memory_id, {_TRAIT_COLS} FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,)
                 )
             )
         surfaced = [r[0] for r in traits]
-        if row is None:
-            raise NotFoundError(retrieval_id)
         ids = list(memory_ids) if memory_ids is not None else surfaced
         unknown = set(ids) - set(surfaced)
         if unknown:
@@ -214,6 +215,34 @@ class FeedbackLog:
             ]
         )
         return len(rows)
+
+    def log_retrieval_outcome(
+        self, user_id: str, retrieval_id: str, outcome: Outcome | str, *, score: float | None = None, source: str = "api"
+    ) -> int:
+        """Record an outcome of a retrieval as a whole, attributed to none of its memories. Returns its row id.
+
+        For a verdict that belongs to the retrieval, not to a memory: the user corrected the answer,
+        but no surfaced memory carried what they corrected (:mod:`psm_core.feedback.attribution`).
+        The row has no ``memory_id``: it changes no memory's strength, no profile and no training row.
+        """
+        outcome, value = _outcome_value(outcome, score)
+        key = user_key(user_id)
+        with self._lock:
+            self._check_retrieval(key, retrieval_id)
+            cur = self._con.execute(
+                "INSERT INTO outcomes (retrieval_id, user_key, memory_id, outcome, value, source, created_at, applied) "
+                "VALUES (?,?,NULL,?,?,?,?,1)",
+                (retrieval_id, key, outcome.value, value, source, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def _check_retrieval(self, key: str, retrieval_id: str) -> None:
+        """:class:`NotFoundError` unless ``retrieval_id`` was logged for the user ``key`` (call under the lock)."""
+        if (
+            self._con.execute("SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)).fetchone()
+            is None
+        ):
+            raise NotFoundError(retrieval_id)
 
     def _profile(self, key: str) -> Any:
         cols = ", ".join(f'"{c}"' for c in _PROFILE_COLS)
@@ -252,7 +281,7 @@ class FeedbackLog:
             ]
 
     def outcomes(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        """Outcome rows (of one user when given), oldest first."""
+        """Outcome rows (of one user when given), oldest first; ``memory_id`` is None for a retrieval-level outcome."""
         sql = "SELECT outcome_id, retrieval_id, memory_id, outcome, value, source, created_at, applied FROM outcomes"
         args: tuple[Any, ...] = ()
         if user_id is not None:
@@ -268,7 +297,8 @@ class FeedbackLog:
         with self._lock:
             return list(
                 self._con.execute(
-                    "SELECT outcome_id, memory_id, value FROM outcomes WHERE user_key=? AND applied=0 ORDER BY outcome_id",
+                    "SELECT outcome_id, memory_id, value FROM outcomes WHERE user_key=? AND applied=0 AND memory_id IS NOT NULL "
+                    "ORDER BY outcome_id",
                     (user_key(user_id),),
                 )
             )
