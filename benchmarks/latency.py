@@ -132,7 +132,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 q_psm, q_raw = queries[lo : lo + per], queries[lo + per : lo + 2 * per]
                 row = _measure(args, mem, col, emb, clock, texts_psm, texts_raw, q_psm, q_raw)
                 row["psm_reload_ms"] = _reload_ms(mem, q_psm[0])
-                row.update(size=size, psm_records=mem.stats().total, raw_records=col.count())
+                tiers = mem.stats().tiers  # turns stored (episodes) beside the raw store's; facts formed from them apart
+                row.update(size=size, psm_records=tiers["episodic"] + tiers["archival"], psm_facts=tiers["semantic"],
+                           raw_records=col.count())  # fmt: skip
                 stored = row["psm_records"]
                 rows.append(row)
             skill = psm.skill.name

@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from psm_core.index import _GENERIC_ROLES, UserIndex
+from psm_core.index import _GENERIC_ROLES, UserIndex, searchable
 from psm_core.lexical import tokenize
 from psm_core.skill.base import Candidate
 from psm_core.stores.buffers import WorkingItem
@@ -26,7 +26,7 @@ EXPAND_TOP = 20  # neighbours of this many best hits join the pool
 
 
 def _eligible(r: MemoryRecord, wanted: set[Tier], include_superseded: bool) -> bool:
-    return r.tier in wanted and (include_superseded or r.status is not Status.SUPERSEDED)
+    return r.tier in wanted and (include_superseded or r.status is not Status.SUPERSEDED) and searchable(r)
 
 
 def speaker_matcher(query: str) -> tuple[set[str], str]:

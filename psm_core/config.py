@@ -34,6 +34,7 @@ class PSMSettings(BaseSettings):
     | exact_search_max | PSM_EXACT_SEARCH_MAX | 50000 | up to this many records per user, recall searches vectors exactly in process; beyond, through Chroma's HNSW index |
     | rerank | PSM_RERANK | 0 | recall rescores its best N candidates with the cross-encoder (``psm_core.rerank``; ~10 ms a candidate on 2 cores); 0: off |
     | reranker | PSM_RERANKER | None | the reranker adapter file (default: the shipped one) |
+    | statement_facts | PSM_STATEMENT_FACTS | true | a personal statement becomes a semantic fact when observed (``psm_core.facts``): updates, duplicates, corrections and contradictions are decided then |
     """
 
     model_config = SettingsConfigDict(env_prefix="PSM_", frozen=True, extra="forbid")
@@ -52,6 +53,7 @@ class PSMSettings(BaseSettings):
     exact_search_max: int = Field(default=50_000, ge=0)
     rerank: int = Field(default=0, ge=0, le=200)
     reranker: Path | None = None
+    statement_facts: bool = True
 
     @field_validator("home", "model_cache")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -19,12 +20,36 @@ from numpy.typing import NDArray
 from psm_core.lexical import BM25Index
 from psm_core.types import MemoryRecord, Status, Tier
 
-__all__ = ["CONTEXT_CHARS", "UserIndex", "contextual_vectors", "record_vectors", "retrieval_text", "speaker_line"]
+__all__ = [
+    "CONTEXT_CHARS",
+    "UserIndex",
+    "contextual_vectors",
+    "normalized",
+    "record_vectors",
+    "retrieval_text",
+    "searchable",
+    "speaker_line",
+]
 
 CONTEXT_CHARS = 300
 CONTEXT_WEIGHT = 0.7
 _TIER_CODE = {t: i for i, t in enumerate(Tier)}
 _GENERIC_ROLES = frozenset({"user", "assistant", "system", "human", "ai"})
+_HIDDEN = -2  # tier code of a record recall does not search (a fact from one statement: its episode is searched)
+
+
+def searchable(record: MemoryRecord) -> bool:
+    """Whether recall searches ``record`` itself. A fact taken from a single statement is found through its
+    episodes (and shown in their place): searching it too would only put the same words in the pool twice."""
+    return not (record.tier is Tier.SEMANTIC and record.ledger.get("origin") == "statement")
+
+
+_WORD = re.compile(r"[\w']+")
+
+
+def normalized(text: str) -> str:
+    """``text`` lowercased, words only: two turns with the same normalized text say the same thing."""
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def speaker_line(role: str, text: str) -> str:
@@ -92,6 +117,9 @@ class UserIndex:
         self._sessions: dict[str, list[tuple[float, str]]] = {}
         self.latest: datetime | None = None
         self.sentences: dict[str, NDArray[np.float32]] = {}  # record id -> its sentence vectors (after a pass)
+        self.covered_by: dict[str, set[str]] = {}  # record id -> semantic records citing it in their provenance
+        self.by_attribute: dict[tuple[str, str], set[str]] = {}  # (role, attribute) -> its non-superseded facts
+        self.said: dict[tuple[str, str], str] = {}  # (role, normalized text) -> an active episode saying it
         self.loaded = False
 
     def __len__(self) -> int:
@@ -104,7 +132,9 @@ class UserIndex:
             self.counts[old.tier] -= 1
             self.superseded -= old.status is Status.SUPERSEDED
             self._unlink(old)
+            self._unlink_fact(old)
         self.superseded += record.status is Status.SUPERSEDED
+        self._link_fact(record)
         if record.session_id is not None:
             bisect.insort(self._sessions.setdefault(record.session_id, []), (record.observed_at.timestamp(), record.id))
         self.records[record.id] = record
@@ -132,8 +162,11 @@ class UserIndex:
             self._slot_ids[slot] = record.id
             if vector is not None:
                 self._vectors[slot] = vector
-        self._slot_tier[self._slot[record.id]] = _TIER_CODE[record.tier]
-        if old is None or retrieval_text(old) != retrieval_text(record):
+        found = searchable(record)
+        self._slot_tier[self._slot[record.id]] = _TIER_CODE[record.tier] if found else _HIDDEN
+        if not found:
+            self.bm25.remove(record.id)
+        elif old is None or retrieval_text(old) != retrieval_text(record) or not searchable(old):
             self.bm25.add(record.id, retrieval_text(record))
         if self.latest is None or record.observed_at > self.latest:
             self.latest = record.observed_at
@@ -149,6 +182,7 @@ class UserIndex:
         self.counts[record.tier] -= 1
         self.superseded -= record.status is Status.SUPERSEDED
         self._unlink(record)
+        self._unlink_fact(record)
         slot = self._slot.pop(record_id)
         self._vectors[slot] = 0.0
         self._slot_tier[slot] = -1
@@ -157,6 +191,40 @@ class UserIndex:
         self.bm25.remove(record_id)
         self.sentences.pop(record_id, None)
         return record
+
+    def _link_fact(self, record: MemoryRecord) -> None:
+        if record.tier is Tier.EPISODIC and record.status is Status.ACTIVE:
+            self.said.setdefault((record.role, normalized(record.text)), record.id)
+        if record.tier is not Tier.SEMANTIC:
+            return
+        for src in record.provenance:
+            self.covered_by.setdefault(src, set()).add(record.id)
+        if record.attribute and record.status is not Status.SUPERSEDED:
+            self.by_attribute.setdefault((record.role, record.attribute), set()).add(record.id)
+
+    def _unlink_fact(self, record: MemoryRecord) -> None:
+        if record.tier is Tier.EPISODIC:
+            key = (record.role, normalized(record.text))
+            if self.said.get(key) == record.id:
+                del self.said[key]
+        if record.tier is not Tier.SEMANTIC:
+            return
+        for src in record.provenance:
+            cover = self.covered_by.get(src)
+            if cover is not None:
+                cover.discard(record.id)
+                if not cover:
+                    del self.covered_by[src]
+        if record.attribute:
+            same = self.by_attribute.get((record.role, record.attribute))
+            if same is not None:
+                same.discard(record.id)
+                if not same:
+                    del self.by_attribute[(record.role, record.attribute)]
+
+    def facts_covering(self, record_id: str) -> list[MemoryRecord]:
+        """The semantic records that cite ``record_id`` in their provenance."""
+        return [self.records[i] for i in self.covered_by.get(record_id, ()) if i in self.records]
 
     def _unlink(self, record: MemoryRecord) -> None:
         if record.session_id is None:

@@ -20,15 +20,17 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
 from psm_core.candidates import gather_candidates, working_candidates
-from psm_core.errors import InvalidInputError, NotFoundError, VersionConflictError
+from psm_core.errors import InvalidInputError, NotFoundError, PSMError, VersionConflictError
+from psm_core.facts import ASSISTANT_ROLES, FactWrites, plan_facts
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
 from psm_core.ledger import source as _source
 from psm_core.ledger import updated_by
-from psm_core.ordering import LIST_DEPTH, newer_first
+from psm_core.ordering import LIST_DEPTH, monotone, newer_first, represented
 from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.rerank import rerank_order, rerank_text, session_support
 from psm_core.skill.base import Candidate
+from psm_core.statements import speech_act
 from psm_core.stores.buffers import SensoryBuffer, WorkingMemory
 from psm_core.stores.chroma import user_key
 from psm_core.text import clean_text, count_tokens
@@ -76,21 +78,6 @@ class MemoryStats(BaseModel):
     total: int
     tokens: int
     latest_activity: datetime | None
-
-
-def _without_covered(cands: Sequence[Candidate], order: Iterable[int], k: int) -> list[int]:
-    """The first ``k`` of ``order``, skipping an episode that a better-ranked fact already covers."""
-    covered: set[str] = set()
-    out: list[int] = []
-    for i in order:
-        rec = cands[i].record
-        if rec.id in covered:
-            continue
-        out.append(int(i))
-        covered.update(rec.provenance)
-        if len(out) == k:
-            break
-    return out
 
 
 class UserMemory:
@@ -224,9 +211,11 @@ class UserMemory:
         contexts = [context + evs[max(0, i - 4) : i] for i in range(len(evs))]
         decisions = self._psm.skill.gate_batch(evs, vectors, [c[-4:] for c in contexts])
         for i, dec in enumerate(decisions):
+            # questions, requests to the assistant, greetings and acknowledgements are working memory only
+            keep = dec.keep and (evs[i].role.lower() in ASSISTANT_ROLES or speech_act(evs[i].text) == "statement")
             rec = records[i].model_copy(
                 update={
-                    "tier": Tier.EPISODIC if dec.keep else Tier.WORKING, "kind": dec.kind,
+                    "tier": Tier.EPISODIC if keep else Tier.WORKING, "kind": dec.kind,
                     "strength": max(0.05, dec.importance), "importance": dec.importance,
                     "emotional_weight": dec.emotional_weight, "confidence": dec.confidence,
                 }
@@ -236,9 +225,12 @@ class UserMemory:
         idx = self._ensure_loaded()
         with idx.lock:
             if kept:
+                writes = self._facts([records[i] for i in kept], vectors[kept])
+                stored = [i for n, i in enumerate(kept) if n not in writes.restated]
                 self._psm.store.register_user(self.user_id)
-                self._psm.store.upsert(self.key, Tier.EPISODIC, [records[i] for i in kept], vectors[kept], new=True)
-                idx.put_many((records[i], vectors[i]) for i in kept)
+                self._store_observed([records[i] for i in stored], vectors[stored], writes)
+                for row, existing in writes.restated.items():  # the same words again: the stored episode, restated
+                    records[kept[row]] = idx.records.get(existing, records[kept[row]])
             for ev, rec, vec in zip(evs, records, vectors):
                 self._sensory.push(ev)
                 self._working.add(rec, vec)
@@ -246,6 +238,40 @@ class UserMemory:
                     self._latest_seen = rec.observed_at
         logger.info("user %s observed %d events, kept %d", self.key[:8], len(records), len(kept))
         return records
+
+    def _facts(self, episodes: list[MemoryRecord], vectors: NDArray[np.float32]) -> FactWrites:
+        """What storing ``episodes`` changes besides them (:mod:`psm_core.facts`); none when facts are off."""
+        if not self._psm.settings.statement_facts:
+            return FactWrites()
+        return plan_facts(user_key=self.key, skill=self._psm.skill, idx=self._index, episodes=episodes, vectors=vectors)
+
+    def _store_observed(self, episodes: list[MemoryRecord], vectors: NDArray[np.float32], writes: FactWrites) -> None:
+        """Write observed ``episodes``, their facts and the changes to existing records, all or nothing
+        (the caller holds the index lock)."""
+        idx, store = self._index, self._psm.store
+        changed: list[MemoryRecord] = []
+        for rid, change in writes.changes.items():
+            cur = idx.records.get(rid)
+            if cur is not None:
+                changed.append(MemoryRecord.model_validate({**cur.model_dump(), **change, "version": cur.version + 1}))
+        facts = [f for f, _ in writes.facts]
+        store.upsert(self.key, Tier.EPISODIC, episodes, vectors, new=True)
+        try:
+            if facts:
+                store.upsert(self.key, Tier.SEMANTIC, facts, np.stack([v for _, v in writes.facts]), new=True)
+            for tier in PERSISTENT_TIERS:
+                store.update_meta(self.key, tier, [r for r in changed if r.tier is tier])
+        except PSMError:
+            store.delete(self.key, Tier.EPISODIC, [e.id for e in episodes])
+            store.delete(self.key, Tier.SEMANTIC, [f.id for f in facts])
+            raise
+        idx.put_many(zip(episodes, vectors))
+        idx.put_many(writes.facts)
+        idx.put_many((r, None) for r in changed)
+        for r in changed:
+            self._dirty.discard(r.id)
+        if writes.conflicts:
+            self._psm.consolidation.flag(self.user_id, writes.conflicts)
 
     def _coerce(self, e: Event | Mapping[str, Any] | str) -> Event:
         if isinstance(e, Event):
@@ -367,23 +393,33 @@ class UserMemory:
             if excluded:
                 cands = [c for c in cands if c.record.id not in excluded]
             scores = self._psm.skill.weigh(q, cands, when) if cands else np.zeros(0)
-            listed = _without_covered(cands, np.argsort(-scores, kind="stable"), max(k, LIST_DEPTH, depth))
+            recs = [c.record for c in cands]
+
+            def covering(rid: str) -> list[MemoryRecord]:  # facts stand for their episodes when facts are asked for
+                return idx.facts_covering(rid) if Tier.SEMANTIC in wanted else []
+
+            def grouped(order: Sequence[int], limit: int) -> list[tuple[int, MemoryRecord]]:
+                return represented(recs, order, limit, covering, include_superseded=include_superseded)
+
+            listed = grouped(np.argsort(-scores, kind="stable").tolist(), max(k, LIST_DEPTH, depth))
             cross: dict[int, float] = {}
             if depth > 1 and len(listed) > 1:
-                scores, cross = self._rerank(q, cands, scores, listed[:depth])
+                scores, cross = self._rerank(q, cands, scores, [i for i, _ in listed[:depth]])
                 order = session_support(scores, [c.record.session_id for c in cands])
                 scores[order] = np.sort(scores)[::-1]  # (a copy from _rerank) the same values, best first in the new order
-                listed = _without_covered(cands, order, max(k, LIST_DEPTH, depth))
+                listed = grouped([int(i) for i in order], max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
             listed = listed[: max(k, LIST_DEPTH)]
-            ids = [cands[i].record.id for i in listed]
-            links = {r: updated_by(cands[i].record) for r, i in zip(ids, listed)}
-            order = [listed[n] for n in newer_first(ids, links)][:k]
+            ids = [rep.id for _, rep in listed]
+            links = {rep.id: updated_by(rep) | updated_by(recs[i]) for i, rep in listed}
+            final = [listed[n] for n in newer_first(ids, links)][:k]
+            values = monotone([float(scores[i]) for i, _ in final])
             ranked = [
                 ScoredMemory(
-                    record=cands[i].record,
-                    score=float(scores[i]),
+                    record=rep,
+                    score=values[pos],
+                    relevance=float(scores[i]),
                     similarity=cands[i].similarity,
                     lexical=cands[i].lexical,
                     dense_rank=cands[i].dense_rank,
@@ -393,7 +429,7 @@ class UserMemory:
                     speaker_match=cands[i].speaker_match,
                     rerank_score=cross.get(i),
                 )  # fmt: skip
-                for i in order
+                for pos, (i, rep) in enumerate(final)
             ]
             kept, used = fit_budget(ranked, token_budget)
             if touch:

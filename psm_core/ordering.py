@@ -13,11 +13,13 @@ choosing: a token budget keeps the best-*scored* memories that fit (:func:`psm_c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from psm_core.index import normalized
 from psm_core.ledger import MAX_UPDATED_BY, UPDATED_BY, updated_by
+from psm_core.types import MemoryRecord, Status, Tier
 
-__all__ = ["LIST_DEPTH", "MAX_UPDATED_BY", "UPDATED_BY", "newer_first", "updated_by"]
+__all__ = ["LIST_DEPTH", "MAX_UPDATED_BY", "UPDATED_BY", "monotone", "newer_first", "represented", "updated_by"]
 
 LIST_DEPTH = 10
 """Recall orders at least this many memories before it cuts the list to ``k``."""
@@ -41,3 +43,50 @@ def newer_first(ids: Sequence[str], links: Mapping[str, frozenset[str]]) -> list
         if not moved:
             break
     return out
+
+
+def represented(
+    records: Sequence[MemoryRecord],
+    order: Sequence[int],
+    limit: int,
+    covering: Callable[[str], Sequence[MemoryRecord]],
+    *,
+    include_superseded: bool = False,
+) -> list[tuple[int, MemoryRecord]]:
+    """The first ``limit`` memories of ``order`` (positions in ``records``, best first), one per fact.
+
+    A memory and the facts distilled from it are one memory: an episode is represented by the newest
+    live fact citing it (``covering(id)``: the semantic records whose provenance holds it) when that fact
+    says more than the episode alone (it merges several episodes, corrects one, or is flagged), at the
+    rank of its best-ranked member, so a statement is shown once however often it was said, and a fact
+    never pushes its own episode out of the list. (Superseded facts represent nothing unless recall asks
+    for them.) Returns (position of the best member, the representative record) pairs."""
+    out: list[tuple[int, MemoryRecord]] = []
+    listed: set[str] = set()
+    for i in order:
+        rec = records[i]
+        rep = rec
+        if rec.tier is not Tier.SEMANTIC:
+            live = [f for f in covering(rec.id) if (f.status is not Status.SUPERSEDED or include_superseded) and _adds(f, rec)]
+            if live:
+                rep = max(live, key=lambda f: (f.status is not Status.SUPERSEDED, f.valid_from or f.observed_at, f.id))
+        if rep.id in listed or rec.id in listed:
+            continue
+        listed.add(rep.id)
+        listed.update(rep.provenance)
+        out.append((int(i), rep))
+        if len(out) == limit:
+            break
+    return out
+
+
+def _adds(fact: MemoryRecord, episode: MemoryRecord) -> bool:
+    """Whether ``fact`` says more than ``episode`` alone: other episodes, other words, or a status."""
+    return len(fact.provenance) > 1 or fact.status is not Status.ACTIVE or normalized(fact.text) not in normalized(episode.text)
+
+
+def monotone(scores: Sequence[float]) -> list[float]:
+    """``scores`` of a list in its final order, made non-increasing: each position takes the highest score
+    not yet used by an earlier position (a later statement put before the one it updates takes its place
+    and its score)."""
+    return sorted(scores, reverse=True)

@@ -22,7 +22,8 @@ class ScoredMemory(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     record: MemoryRecord
-    score: float
+    score: float  # non-increasing down the returned list
+    relevance: float | None = None  # the skill's (and reranker's) own score; a later update put first keeps its own
     similarity: float
     lexical: float
     dense_rank: int | None = None
@@ -92,12 +93,16 @@ class RecallResult(BaseModel):
         return render_block(header, [m.render() for m in self.memories])
 
 
+def _relevance(m: ScoredMemory) -> float:
+    return m.relevance if m.relevance is not None else m.score
+
+
 def fit_budget(memories: list[ScoredMemory], budget: int | None) -> tuple[list[ScoredMemory], int]:
     """The best-scored memories whose rendered lines (:meth:`ScoredMemory.render`, the lines of
     :meth:`RecallResult.format_context`; its frame is not counted) fit in ``budget`` tokens, in their given
     order (all when None).
 
-    Memories are chosen by score, highest first (a line that does not fit is skipped, shorter ones
+    Memories are chosen by relevance (the skill's own score), highest first (a line that does not fit is skipped, shorter ones
     after it may still fit), and returned in the order of ``memories``: recall's order puts a later
     statement right before the earlier one it updates, which may lift a low-scored memory to the top of
     a long list; choosing in that order let it take the place of better ones (LoCoMo after a pass, at the
@@ -107,7 +112,7 @@ def fit_budget(memories: list[ScoredMemory], budget: int | None) -> tuple[list[S
         return list(memories), sum(count_tokens(m.render()) for m in memories)
     chosen: set[int] = set()
     used = 0
-    for i in sorted(range(len(memories)), key=lambda j: -memories[j].score):
+    for i in sorted(range(len(memories)), key=lambda j: -_relevance(memories[j])):
         cost = count_tokens(memories[i].render())
         if used + cost > budget:
             continue

@@ -70,7 +70,9 @@ def _social(sentence: str) -> bool:
 
 
 _SELF = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|i'll|my|me|mine|myself|we|we're|we've|our|ours|us)\b", re.I)
-_NEG = re.compile(r"\b(?:never|not|no longer|don't|dont|doesn't|didn't|haven't|hasn't|isn't|aren't|wasn't|can't|cannot|won't|no)\b", re.I)
+_NEG = re.compile(
+    r"\b(?:never|not|no longer|don't|dont|doesn't|didn't|haven't|hasn't|isn't|aren't|wasn't|can't|cannot|won't|no)\b", re.I
+)
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]+")
 _NUMBER = re.compile(
     r"\d+(?:[.,:]\d+)*(?:am|pm|k|st|nd|rd|th)?|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
@@ -88,7 +90,9 @@ _X_NOT_Y = re.compile(
     r"(?P<new>[\w'][\w' :.-]{0,40}?)\s*,?\s+(?:not|rather than|instead of)\s+(?P<old>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)",
     re.I,
 )
-_NOT_Y_BUT_X = re.compile(r"\bnot\s+(?P<old>[\w'][\w' :.-]{0,40}?)\s*,?\s+but\s+(?P<new>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)", re.I)
+_NOT_Y_BUT_X = re.compile(
+    r"\bnot\s+(?P<old>[\w'][\w' :.-]{0,40}?)\s*,?\s+but\s+(?P<new>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)", re.I
+)
 _I_MEANT = re.compile(r"\bi meant\s+(?P<new>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)", re.I)
 _FILLER = frozenset({"it", "its", "it's", "is", "was", "the", "a", "an", "on", "at", "in", "my", "no", "sorry", "actually",
                      "oh", "wait", "correction", "i", "meant", "mean", "that", "wrong", "got"})  # fmt: skip
@@ -126,9 +130,9 @@ def _declarative_self(sentence: str) -> bool:
     """A sentence that, although phrased as a request or question, states something about the speaker:
     "can you believe I got the job!", "did I tell you I moved to Porto?"."""
     low = sentence.lower()
-    return bool(re.search(r"\b(?:i|we)\s+(?:just\s+)?(?:got|moved|started|finished|bought|adopted|have|had|am|was|'m)\b", low)) and bool(
-        re.search(r"\b(?:believe|tell you|told you|guess|know)\b", low)
-    )
+    return bool(
+        re.search(r"\b(?:i|we)\s+(?:just\s+)?(?:got|moved|started|finished|bought|adopted|have|had|am|was|'m)\b", low)
+    ) and bool(re.search(r"\b(?:believe|tell you|told you|guess|know)\b", low))
 
 
 def about_self(text: str) -> bool:

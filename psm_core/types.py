@@ -109,6 +109,8 @@ class MemoryRecord(BaseModel):
     ``version`` increases on every write, for optimistic concurrency;
     ``context`` is the preceding turn of the session (speaker and text, truncated), used only to
     retrieve this turn better — it is not part of what the memory says;
+    ``attribute`` is the personal attribute a fact is about (:mod:`psm_core.attributes`; None for episodes
+    and facts without one);
     ``metadata`` belongs to the caller (JSON values, validated at the door); ``ledger`` is the library's
     own bookkeeping (:mod:`psm_core.ledger`), never written by callers.
     """
@@ -137,6 +139,7 @@ class MemoryRecord(BaseModel):
     valid_to: datetime | None = None
     status: Status = Status.ACTIVE
     version: int = Field(default=1, ge=1)
+    attribute: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     ledger: dict[str, Any] = Field(default_factory=dict)
 

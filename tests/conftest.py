@@ -39,3 +39,12 @@ def psm(home: Path) -> Iterator[PSM]:
 def baseline_psm(home: Path) -> Iterator[PSM]:
     with PSM(PSMSettings(home=home, skill="baseline")) as p:
         yield p
+
+
+@pytest.fixture
+def pass_psm(home: Path) -> Iterator[PSM]:
+    """The baseline skill without facts from single statements (``statement_facts=False``): for tests of the
+    consolidation pass's own products (patterns, links, history, pruning), which observe-time facts
+    would otherwise sit beside (those are tested in test_facts.py)."""
+    with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False)) as p:
+        yield p

@@ -40,7 +40,7 @@ def test_psm_system_maps_provenance_and_scores_dropped_turns_as_misses(psm_syste
     rep = psm_system.ingest("u", sessions)
     assert (rep.turns, rep.stored, rep.dropped_units) == (3, 2, ["D1:2"])  # the gate drops "ok"
     mem = psm_system.memory("u")
-    eps = {r.metadata["dia_id"]: r.id for r in mem.records()}
+    eps = {r.metadata["dia_id"]: r.id for r in mem.records("episodic")}
     assert "D1:2" not in eps  # lives in working memory only, which recall does not search
     # given newest first: a fact's units still come oldest first (provenance is sorted by random record ids)
     mem.remember("Ann has a greyhound named Pixel who plays fetch.", provenance=[eps["D1:3"], eps["D1:1"]])

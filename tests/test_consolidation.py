@@ -28,11 +28,11 @@ def semantic(mem, status=None):
     return [r for r in mem.records(Tier.SEMANTIC) if status is None or r.status is status]
 
 
-def test_pass_distills_facts_with_provenance_and_archives_covered_episodes(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_pass_distills_facts_with_provenance_and_archives_covered_episodes(pass_psm):
+    mem = pass_psm.for_user("alice")
     ramen = observe(mem, RAMEN, 0)
     (nurse,) = observe(mem, ["I work as a nurse at the city hospital, night shifts mostly."], 2)
-    rep = baseline_psm.consolidate("alice")
+    rep = pass_psm.consolidate("alice")
     assert rep.now == mem.now() == nurse.observed_at  # the user's time, not the wall clock
     assert (rep.new_episodes, rep.facts_created, rep.archived) == (3, 1, 2)
     (fact,) = semantic(mem)
@@ -46,31 +46,31 @@ def test_pass_distills_facts_with_provenance_and_archives_covered_episodes(basel
         assert got.decay_rate < r.decay_rate  # the archival schedule applies from the pass on ...
         assert got.strength_at(rep.now) == pytest.approx(r.strength_at(rep.now))  # ... without rewriting the past
     assert mem.get(nurse.id).tier is Tier.EPISODIC
-    assert sorted(r.id for r, _ in baseline_psm.store.scan(mem.key, Tier.ARCHIVAL)) == sorted(r.id for r in ramen)
-    assert not {r.id for r in ramen} & {r.id for r, _ in baseline_psm.store.scan(mem.key, Tier.EPISODIC)}
+    assert sorted(r.id for r, _ in pass_psm.store.scan(mem.key, Tier.ARCHIVAL)) == sorted(r.id for r in ramen)
+    assert not {r.id for r in ramen} & {r.id for r, _ in pass_psm.store.scan(mem.key, Tier.EPISODIC)}
     assert fact.id in mem.recall("what is her favourite food?", k=3).ids
     assert mem.recall("what is her favourite food?", k=1, tiers=["semantic"]).ids == [fact.id]
     assert set(mem.recall("spicy ramen favourite food", k=5, tiers=["archival"]).ids) == {r.id for r in ramen}
 
 
-def test_rerun_changes_nothing(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_rerun_changes_nothing(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, RAMEN + BIKES_OLD, 0)
-    first = baseline_psm.consolidate("alice")
+    first = pass_psm.consolidate("alice")
     before = mem.export()
-    again = baseline_psm.consolidate("alice")
+    again = pass_psm.consolidate("alice")
     assert sum(first.changes().values()) > 0
     assert sum(again.changes().values()) == 0 and again.new_episodes == 0
     assert mem.export() == before
 
 
-def test_update_across_passes_supersedes_the_old_fact_which_stays_reachable(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_update_across_passes_supersedes_the_old_fact_which_stays_reachable(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, BIKES_OLD, 0)
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     (old,) = semantic(mem)
     observe(mem, BIKES_NEW, 40)
-    rep = baseline_psm.consolidate("alice")
+    rep = pass_psm.consolidate("alice")
     assert (rep.facts_created, rep.superseded) == (1, 1)
     (new,) = semantic(mem, Status.ACTIVE)
     old = mem.get(old.id)
@@ -91,21 +91,21 @@ def test_update_across_passes_supersedes_the_old_fact_which_stays_reachable(base
     assert "(no longer true since 2024-04-10)" in history.format_context()
 
 
-def test_one_pass_splits_a_pattern_whose_newer_members_changed(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_one_pass_splits_a_pattern_whose_newer_members_changed(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, BIKES_OLD, 0)
     observe(mem, BIKES_NEW, 40)
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     (new,) = semantic(mem, Status.ACTIVE)
     (old,) = semantic(mem, Status.SUPERSEDED)
     assert "5 bikes" in new.text and "3 bikes" in old.text and old.valid_to == new.valid_from
 
 
-def test_contradiction_is_flagged_then_resolved_and_logged(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_contradiction_is_flagged_then_resolved_and_logged(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, COFFEE_OLD, 0)
     observe(mem, COFFEE_NEW, 30)
-    rep = baseline_psm.consolidate("alice")
+    rep = pass_psm.consolidate("alice")
     assert (rep.flagged, rep.conflicts) == (1, 1)
     (conflict,) = mem.review_queue()
     new, old = mem.get(conflict.new_id), mem.get(conflict.old_id)
@@ -117,37 +117,37 @@ def test_contradiction_is_flagged_then_resolved_and_logged(baseline_psm):
     assert mem.get(new.id).status is Status.ACTIVE
     old = mem.get(old.id)
     assert old.status is Status.SUPERSEDED and old.valid_to == new.valid_from
-    log = baseline_psm.consolidation.resolutions("alice")
+    log = pass_psm.consolidation.resolutions("alice")
     assert [(r["conflict_id"], r["keep"], r["source"]) for r in log] == [(conflict.conflict_id, "new", "api")]
     assert len(mem.review_queue(include_resolved=True)) == 1
     with pytest.raises(InvalidInputError):
         mem.resolve(conflict.conflict_id, keep="old")
     with pytest.raises(NotFoundError):
         mem.resolve("c-unknown", keep="new")
-    again = baseline_psm.consolidate("alice")  # the decision sticks
+    again = pass_psm.consolidate("alice")  # the decision sticks
     assert (again.facts_created, again.superseded, again.flagged, again.conflicts) == (0, 0, 0, 0)
     assert (mem.get(new.id).status, mem.get(old.id).status) == (Status.ACTIVE, Status.SUPERSEDED)
 
 
-def test_resolve_keep_old_rejects_the_new_fact(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_resolve_keep_old_rejects_the_new_fact(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, COFFEE_OLD, 0)
     observe(mem, COFFEE_NEW, 30)
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     (conflict,) = mem.review_queue()
     mem.resolve(conflict.conflict_id, keep="old")
     new, old = mem.get(conflict.new_id), mem.get(conflict.old_id)
     assert new.status is Status.SUPERSEDED and new.ledger["rejected"] is True and old.status is Status.ACTIVE
 
 
-def test_reinforcement_from_recalls_and_feedback_is_applied_exactly_once(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_reinforcement_from_recalls_and_feedback_is_applied_exactly_once(pass_psm):
+    mem = pass_psm.for_user("alice")
     pet, job, city = observe(
         mem,
         ["I adopted a beagle named Pixel last month.", "I work as a nurse at the city hospital.", "I moved to Lisbon in 2021."],
         0,
     )
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     base = {r.id: mem.get(r.id) for r in (pet, job, city)}
     res = mem.recall("tell me about her dog Pixel", k=3)
     assert set(res.ids) == {pet.id, job.id, city.id}
@@ -155,7 +155,7 @@ def test_reinforcement_from_recalls_and_feedback_is_applied_exactly_once(baselin
     mem.feedback(rid, "helpful", memory_ids=[pet.id])
     mem.feedback(rid, "irrelevant", memory_ids=[job.id])
     mem.feedback(rid, "corrected", memory_ids=[city.id])
-    rep = baseline_psm.consolidate("alice")
+    rep = pass_psm.consolidate("alice")
     assert (rep.reinforced, rep.feedback_applied) == (3, 3)
     after = {i: mem.get(i) for i in base}
     assert after[pet.id].strength > base[pet.id].strength  # recalled once and helpful
@@ -163,18 +163,18 @@ def test_reinforcement_from_recalls_and_feedback_is_applied_exactly_once(baselin
     assert after[city.id].strength < after[job.id].strength  # a correction is the strongest negative
     assert after[city.id].confidence == pytest.approx(base[city.id].confidence * 0.5)
     assert after[job.id].confidence == base[job.id].confidence
-    assert baseline_psm.feedback_log.pending_effects("alice") == []
-    again = baseline_psm.consolidate("alice")
+    assert pass_psm.feedback_log.pending_effects("alice") == []
+    again = pass_psm.consolidate("alice")
     assert (again.reinforced, again.feedback_applied) == (0, 0)
     assert {i: mem.get(i).strength for i in base} == {i: r.strength for i, r in after.items()}
 
 
-def test_decay_uses_the_user_time_and_weak_episodes_archive_only_when_configured(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_decay_uses_the_user_time_and_weak_episodes_archive_only_when_configured(pass_psm):
+    mem = pass_psm.for_user("alice")
     (chat,) = observe(mem, ["We watched a funny movie at the cinema yesterday."], 0)
     (recent,) = observe(mem, ["We watched a funny movie at the cinema again yesterday evening."], 400)
-    baseline_psm.configure_consolidation(ConsolidationConfig(archive_strength=0.05, min_confidence=1.0))
-    rep = baseline_psm.consolidate("alice")
+    pass_psm.configure_consolidation(ConsolidationConfig(archive_strength=0.05, min_confidence=1.0))
+    rep = pass_psm.consolidate("alice")
     assert rep.now == recent.observed_at and rep.facts_created == 0
     assert mem.get(chat.id).strength_at(rep.now) < 0.05
     assert mem.get(chat.id).tier is Tier.ARCHIVAL  # 400 days of the user's time faded it
@@ -182,19 +182,19 @@ def test_decay_uses_the_user_time_and_weak_episodes_archive_only_when_configured
     assert chat.id in mem.recall("funny movie at the cinema", k=5).ids  # archived: recallable, lower priority
 
 
-def test_erase_removes_every_tier_jobs_and_conflicts(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_erase_removes_every_tier_jobs_and_conflicts(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, RAMEN, 0)
     observe(mem, COFFEE_OLD, 1)
     observe(mem, COFFEE_NEW, 30)
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     observe(mem, ["I started learning the cello."], 31)
     job = mem.end_session("day31")
-    assert baseline_psm.consolidation.queue.get(job) is not None and mem.review_queue()
+    assert pass_psm.consolidation.queue.get(job) is not None and mem.review_queue()
     mem.erase()
-    assert mem.records() == [] and baseline_psm.store.scan(mem.key, Tier.ARCHIVAL) == []
-    assert baseline_psm.consolidation.queue.jobs("alice") == [] and mem.review_queue(include_resolved=True) == []
-    db = baseline_psm.consolidation.db
+    assert mem.records() == [] and pass_psm.store.scan(mem.key, Tier.ARCHIVAL) == []
+    assert pass_psm.consolidation.queue.jobs("alice") == [] and mem.review_queue(include_resolved=True) == []
+    db = pass_psm.consolidation.db
     assert all(
         not db.query(f"SELECT 1 FROM {t} WHERE user_key=?", (mem.key,)) for t in ("jobs", "journal", "passes", "conflicts")
     )
@@ -211,30 +211,30 @@ def test_erase_hook_cleans_state_left_by_an_earlier_process(home):
         assert psm.consolidation.queue.jobs("alice") == []
 
 
-async def test_async_twins(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+async def test_async_twins(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, COFFEE_OLD, 0)
     observe(mem, COFFEE_NEW, 30)
-    rep = await baseline_psm.aconsolidate("alice")
+    rep = await pass_psm.aconsolidate("alice")
     assert rep.flagged == 1
     (conflict,) = await mem.areview_queue()
     assert (await mem.aresolve(conflict.conflict_id, keep="both")).keep == "both"
     assert await mem.aend_session("day30")
-    assert set(await baseline_psm.aconsolidate_all()) == {"alice"}
+    assert set(await pass_psm.aconsolidate_all()) == {"alice"}
 
 
-def test_erase_during_a_pass_stops_it_and_leaves_nothing(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_erase_during_a_pass_stops_it_and_leaves_nothing(pass_psm):
+    mem = pass_psm.for_user("alice")
     observe(mem, RAMEN + BIKES_OLD, 0)
 
     def hook(event):
         if event == "facts":
             mem.erase()  # the user asks to be forgotten while the pass runs
 
-    rep = baseline_psm.consolidation.consolidate("alice", hook=hook)
+    rep = pass_psm.consolidation.consolidate("alice", hook=hook)
     assert rep.aborted
     assert mem.records() == [] and all(
-        baseline_psm.store.scan(mem.key, t) == [] for t in (Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL)
+        pass_psm.store.scan(mem.key, t) == [] for t in (Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL)
     )
-    db = baseline_psm.consolidation.db
+    db = pass_psm.consolidation.db
     assert all(not db.query(f"SELECT 1 FROM {t} WHERE user_key=?", (mem.key,)) for t in ("journal", "passes", "conflicts"))

@@ -26,14 +26,14 @@ def test_dia_ids_are_canonical():
     assert bench.dia("D8:6; D9:17") == ["D8:6", "D9:17"] and bench.dia("D30:05") == ["D30:5"]
 
 
-def test_a_fact_covers_the_turns_of_its_provenance_and_states_its_source(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_a_fact_covers_the_turns_of_its_provenance_and_states_its_source(pass_psm):
+    mem = pass_psm.for_user("alice")
     texts = ["I love spicy ramen, it is my favourite food.", "Spicy ramen is my favourite food, I love it."]
     recs = mem.observe_many(
         [{"text": t, "role": "Alice", "session_id": "S1", "timestamp": T0 + timedelta(minutes=i), "metadata": {"dia_id": f"D1:{i + 1}"}}
          for i, t in enumerate(texts)]
     )  # fmt: skip
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     (fact,) = mem.records(Tier.SEMANTIC)
     assert fact.role == "Alice"  # the speaker of the statement is kept
     assert bench.units(mem, fact, "dia_id") == {"D1:1", "D1:2"}

@@ -13,8 +13,8 @@ T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 RAMEN = ["I love spicy ramen, it is my favourite food.", "Spicy ramen is my favourite food, I love it."]
 
 
-def test_observe_and_recall_during_a_pass_all_survive(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_observe_and_recall_during_a_pass_all_survive(pass_psm):
+    mem = pass_psm.for_user("alice")
     for i, t in enumerate(RAMEN + ["I work as a nurse at the city hospital.", "My sister Mia lives in Porto."]):
         mem.observe(t, session_id="s0", timestamp=T0 + timedelta(minutes=i))
     started = threading.Event()
@@ -41,25 +41,25 @@ def test_observe_and_recall_during_a_pass_all_survive(baseline_psm):
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
-    rep = baseline_psm.consolidation.consolidate("alice", hook=hook)
+    rep = pass_psm.consolidation.consolidate("alice", hook=hook)
     for t in threads:
         t.join(30)
     assert not errors and len(written) == 36
     assert rep.facts_created == 1 and rep.archived == 2
-    stored = {r.id for tier in (Tier.EPISODIC, Tier.ARCHIVAL) for r, _ in baseline_psm.store.scan(mem.key, tier)}
+    stored = {r.id for tier in (Tier.EPISODIC, Tier.ARCHIVAL) for r, _ in pass_psm.store.scan(mem.key, tier)}
     assert set(written) <= {r.id for r in mem.records()} and set(written) <= stored
     seen_by_pass = [i for i in written if mem.get(i).ledger.get("seen") == rep.pass_id]
     arrived_during = [i for i in written if i not in seen_by_pass]
     assert arrived_during  # the writers really overlapped the pass
     assert all(mem.get(i).tier is Tier.EPISODIC and "seen" not in mem.get(i).ledger for i in arrived_during)
     assert sum(mem.get(i).recall_count for i in written) > 0  # recalls during the pass kept their counts
-    nxt = baseline_psm.consolidate("alice")  # the next pass picks up what arrived during this one
+    nxt = pass_psm.consolidate("alice")  # the next pass picks up what arrived during this one
     assert nxt.new_episodes == len(arrived_during)
     assert all("seen" in mem.get(i).ledger for i in written)
 
 
-def test_an_edit_racing_the_pass_is_merged_not_lost(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_an_edit_racing_the_pass_is_merged_not_lost(pass_psm):
+    mem = pass_psm.for_user("alice")
     ramen = [mem.observe(t, session_id="s0", timestamp=T0 + timedelta(minutes=i)) for i, t in enumerate(RAMEN)]
     state = {"phase": None, "edited": 0}
 
@@ -73,7 +73,7 @@ def test_an_edit_racing_the_pass_is_merged_not_lost(baseline_psm):
                 mem.update(r.id, expected_version=cur.version, importance=0.95, metadata={**cur.metadata, "tag": "edited"})
             state["edited"] = 1
 
-    rep = baseline_psm.consolidation.consolidate("alice", hook=hook)
+    rep = pass_psm.consolidation.consolidate("alice", hook=hook)
     assert state["edited"] and rep.archived == 2
     for r in ramen:
         got = mem.get(r.id)

@@ -33,7 +33,7 @@ def hook(event):
     if kill_at in (event, f"{event}#{seen[event]}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
-with PSM(PSMSettings(home=home, skill="baseline")) as psm:
+with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False)) as psm:
     psm.consolidation.consolidate("alice", now=now, hook=hook)
 sys.exit(3)  # the kill point never came
 """
@@ -45,7 +45,7 @@ KILL_POINTS = [s for s in STEPS] + ["write#1", "write:copied#1"]
 
 def _build(home: Path, embedder: Embedder) -> None:
     """A store with a previous pass, then new episodes (duplicate, update, contradiction), recalls and feedback."""
-    with PSM(PSMSettings(home=home, skill="baseline"), embedder=embedder) as psm:
+    with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False), embedder=embedder) as psm:
         mem = psm.for_user("alice")
 
         def say(texts, day):
@@ -72,7 +72,7 @@ def _build(home: Path, embedder: Embedder) -> None:
 
 def _state(home: Path, embedder: Embedder) -> dict:
     """Everything a pass writes, read back from the store itself (not the in-process index)."""
-    with PSM(PSMSettings(home=home, skill="baseline"), embedder=embedder) as psm:
+    with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False), embedder=embedder) as psm:
         key = psm.for_user("alice").key
         tiers = {}
         for tier in (Tier.EPISODIC, Tier.SEMANTIC, Tier.ARCHIVAL):
@@ -103,7 +103,7 @@ def base(tmp_path_factory, embedder) -> Path:
 def reference(base, tmp_path_factory, embedder) -> dict:
     home = tmp_path_factory.mktemp("ref") / "home"
     shutil.copytree(base, home)
-    with PSM(PSMSettings(home=home, skill="baseline"), embedder=embedder) as psm:
+    with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False), embedder=embedder) as psm:
         rep = psm.consolidate("alice", now=NOW)
     assert rep.facts_created >= 2 and rep.facts_merged == 1 and rep.superseded >= 1 and rep.flagged == 1
     assert rep.archived >= 6 and rep.feedback_applied == 2 and rep.reinforced >= 3
@@ -128,7 +128,9 @@ def test_killed_pass_reruns_to_the_same_store(kill_at, base, reference, tmp_path
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    with PSM(PSMSettings(home=home, skill="baseline"), embedder=embedder) as psm:  # the dead process released the lock
+    with PSM(
+        PSMSettings(home=home, skill="baseline", statement_facts=False), embedder=embedder
+    ) as psm:  # the dead process released the lock
         rep = psm.consolidate("alice", now=NOW)
     assert rep.resumed == (kill_at not in ("snapshot", "done"))  # the plan is journaled before the "plan" event
     got = _state(home, embedder)

@@ -73,15 +73,15 @@ def test_plain_statement_strips_only_the_records_own_speaker():
     assert plain_statement("Alice: ", "Alice") == "Alice: "
 
 
-def test_distinct_events_stay_active_and_recallable_after_a_pass(baseline_psm):
-    mem = baseline_psm.for_user("alice")
+def test_distinct_events_stay_active_and_recallable_after_a_pass(pass_psm):
+    mem = pass_psm.for_user("alice")
     trips = [
         "I went to a pottery class last Saturday and made a bowl.",
         "I went to a painting class last Saturday and made a portrait.",
         "I went to a cooking class last Saturday and made dumplings.",
     ]
     recs = [mem.observe(t, session_id=f"s{i}", timestamp=T0 + timedelta(days=7 * i)) for i, t in enumerate(trips)]
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     for r in recs:
         got = mem.get(r.id)
         assert got.status is not Status.SUPERSEDED and got.valid_to is None

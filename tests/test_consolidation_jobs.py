@@ -86,26 +86,26 @@ def test_enqueue_while_running_runs_again_after(queue):
     assert job.state == "queued" and job.attempts == 0
 
 
-def test_worker_runs_the_pass_queued_by_end_session(baseline_psm):
-    mem = baseline_psm.for_user("alice")
-    with baseline_psm.worker(poll_seconds=0.05, idle_minutes=60) as worker:
+def test_worker_runs_the_pass_queued_by_end_session(pass_psm):
+    mem = pass_psm.for_user("alice")
+    with pass_psm.worker(poll_seconds=0.05, idle_minutes=60) as worker:
         for i, t in enumerate(RAMEN):
             mem.observe(t, session_id="s1", timestamp=T0 + timedelta(minutes=i))
         job = mem.end_session("s1")
-        assert wait_for(lambda: baseline_psm.consolidation.queue.get(job).state == "done")
+        assert wait_for(lambda: pass_psm.consolidation.queue.get(job).state == "done")
         assert worker.processed == 1 and worker.running
     assert not worker.running
-    assert baseline_psm.consolidation.queue.get(job).result["facts_created"] == 1
+    assert pass_psm.consolidation.queue.get(job).result["facts_created"] == 1
     (fact,) = mem.records(Tier.SEMANTIC)
     assert fact.status is Status.ACTIVE and len(fact.provenance) == 2
 
 
-def test_idle_users_are_queued_once(baseline_psm):
-    mem = baseline_psm.for_user("alice")
-    baseline_psm.for_user("bob")  # loaded, nothing to consolidate
+def test_idle_users_are_queued_once(pass_psm):
+    mem = pass_psm.for_user("alice")
+    pass_psm.for_user("bob")  # loaded, nothing to consolidate
     for i, t in enumerate(RAMEN):
         mem.observe(t, session_id="s1", timestamp=T0 + timedelta(minutes=i))
-    con = baseline_psm.consolidation
+    con = pass_psm.consolidation
     assert con.enqueue_idle(idle_seconds=3600) == []  # just written: not idle yet
     (job,) = con.enqueue_idle(idle_seconds=0)
     assert con.queue.get(job).reason == "idle" and con.queue.get(job).user_id == "alice"
@@ -115,11 +115,11 @@ def test_idle_users_are_queued_once(baseline_psm):
     assert con.enqueue_idle(idle_seconds=0) == []  # nothing unconsolidated any more
 
 
-def test_a_failing_job_is_retried_with_backoff(baseline_psm, monkeypatch):
-    mem = baseline_psm.for_user("alice")
+def test_a_failing_job_is_retried_with_backoff(pass_psm, monkeypatch):
+    mem = pass_psm.for_user("alice")
     for i, t in enumerate(RAMEN):
         mem.observe(t, session_id="s1", timestamp=T0 + timedelta(minutes=i))
-    con = baseline_psm.consolidation
+    con = pass_psm.consolidation
     real = Consolidator.consolidate
     calls = {"n": 0}
 
@@ -145,7 +145,7 @@ def test_cli_consolidate_review_resolve(home, capsys, monkeypatch):
 
     monkeypatch.setenv("PSM_SKILL", "baseline")
 
-    with PSM(PSMSettings(home=home, skill="baseline")) as psm:
+    with PSM(PSMSettings(home=home, skill="baseline", statement_facts=False)) as psm:  # the pass's own conflicts
         mem = psm.for_user("alice")
         for d, texts in ((0, ["I drink coffee every morning.", "I drink coffee every morning, always a double espresso."]),
                          (30, ["I don't drink coffee every morning anymore.",

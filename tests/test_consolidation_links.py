@@ -4,14 +4,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from psm_core import Status, Tier
+import pytest
+
+from psm_core import PSM, PSMSettings, Status, Tier
 from psm_core.consolidation import ConsolidationConfig
 from psm_core.consolidation.links import changed_value, statements_about_speaker
 from psm_core.ordering import newer_first, updated_by
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def psm(home: Path) -> Iterator[PSM]:
+    """PSM-mini without observe-time facts: this module tests the links a pass records (test_facts.py tests
+    the updates decided when a statement is observed)."""
+    with PSM(PSMSettings(home=home, statement_facts=False)) as p:
+        yield p
 
 
 def test_newer_first_moves_each_update_before_what_it_updates():
@@ -120,7 +132,8 @@ def test_a_token_budget_keeps_the_best_scored_memories_in_recall_order(psm):
     q = "How long is my commute to work?"
     full = mem.recall(q, k=30, touch=False)
     assert mem.recall(q, k=3, touch=False).ids == mem.recall(q, k=10, touch=False).ids[:3]
-    best = sorted(full.memories, key=lambda m: -m.score)
+    assert [m.score for m in full] == sorted((m.score for m in full), reverse=True)  # scores are monotone in the order
+    best = sorted(full.memories, key=lambda m: -(m.relevance or 0.0))
     assert [m.id for m in full.memories[:3]] != [m.id for m in best[:3]]  # later statements were lifted
     budget = mem.recall(q, k=30, touch=False, token_budget=60)
     assert 0 < budget.tokens <= 60 and len(budget) == 3  # three commute lines of about 17 tokens fit

@@ -88,11 +88,14 @@ def test_export_is_json_lines_and_survives_reopen(home):
         recs = _fill(mem)
         mem.recall("beagle")
         exported = [json.loads(line) for line in mem.export().splitlines()]
-    assert {e["id"] for e in exported} == {r.id for r in recs}
+        facts = mem.records(Tier.SEMANTIC)  # facts formed from the statements, each citing its episode
+        assert facts and all(set(f["provenance"]) <= {r.id for r in recs} for f in exported if f["tier"] == "semantic")
+    assert {e["id"] for e in exported} == {r.id for r in recs} | {f.id for f in facts}
     with PSM(PSMSettings(home=home)) as psm:
         mem = psm.for_user("alice")
         kept = [r for r in recs if r.tier is Tier.EPISODIC]
-        assert {r.id for r in mem.records()} == {r.id for r in kept}
+        assert {r.id for r in mem.records(Tier.EPISODIC)} == {r.id for r in kept}
+        assert {r.id for r in mem.records()} == {r.id for r in kept} | {f.id for f in facts}
         assert mem.get(kept[0].id).recall_count == 1  # access statistics were flushed on close
         assert psm.users() == ["alice"]
 
@@ -115,7 +118,7 @@ async def test_async_twins(psm):
     assert res.ids[0] == rec.id
     assert (await mem.aget(rec.id)).text == rec.text
     await mem.aupdate(rec.id, importance=0.9)
-    assert (await mem.astats()).total == 1
+    assert (await mem.astats()).total == 2  # the episode and the fact it states
     assert rec.id in await mem.aexport()
     await mem.aforget(rec.id)
     await mem.aerase()

@@ -16,8 +16,14 @@ TEXTS = [
 @pytest.fixture
 def pair(psm):
     alice, bob = psm.for_user("alice"), psm.for_user("alice ")  # near-identical ids too
-    a_recs = [alice.observe(t + " (alice)", session_id="s") for t in TEXTS] + [alice.remember("Alice's secret canary ALC-1")]
-    b_recs = [bob.observe(t + " (bob)", session_id="s") for t in TEXTS] + [bob.remember("Bob's secret canary BOB-1")]
+    for t in TEXTS:
+        alice.observe(t + " (alice)", session_id="s")
+        bob.observe(t + " (bob)", session_id="s")
+    alice.remember("Alice's secret canary ALC-1")
+    bob.remember("Bob's secret canary BOB-1")
+    # every persistent record of each: the observed episodes, the facts they state, the remembered ones
+    a_recs, b_recs = alice.records(), bob.records()
+    assert len(a_recs) == len(b_recs) > len(TEXTS) + 1
     return alice, bob, a_recs, b_recs
 
 
@@ -41,7 +47,7 @@ def test_point_calls_never_cross_users(pair):
             alice.forget(rec.id)
     assert {r.id for r in alice.records()} == {r.id for r in a_recs}
     assert "BOB-1" not in alice.export() and "ALC-1" not in bob.export()
-    assert alice.stats().total == bob.stats().total == 4
+    assert alice.stats().total == bob.stats().total == len(a_recs)
     assert all("(bob)" not in r.text for r in alice.working("s"))
     assert all("(bob)" not in e.text for e in alice.sensory())
 

@@ -104,7 +104,7 @@ def test_memories_already_in_the_conversation_are_not_repeated(psm: PSM) -> None
     ask(agent, "What is my dog called again?", "t1", cap)
     assert any(m.text == LISBON for m in cap.calls[-1])
     assert LISBON not in cap.system(-1)
-    [turn] = [r for r in psm.for_user("alice").records() if r.text == LISBON]
+    [turn] = [r for r in psm.for_user("alice").records("episodic") if r.text == LISBON]
     assert turn.recall_count == 0, "excluded from recall, not fetched and dropped"
 
 

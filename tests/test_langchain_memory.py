@@ -83,7 +83,7 @@ def test_turns_in_the_recent_window_are_excluded_from_recall_not_counted_as_reca
     mem = psm.for_user("alice")
     chain = conversation(psm, "alice", "s1", ["Lisbon is lovely!"])
     chain.invoke({"input": LISBON})
-    [turn] = [r for r in mem.records() if r.text == LISBON]
+    [turn] = [r for r in mem.records("episodic") if r.text == LISBON]
     in_window = chain.memory.load_memory_variables({"input": "Where did I move with my dog?"})  # type: ignore[union-attr]
     assert in_window["history"].count(LISBON) == 1
     assert mem.get(turn.id).recall_count == 0, "a turn the prompt already holds was never recalled"
@@ -123,7 +123,7 @@ def test_clear_forgets_this_session_only(psm: PSM) -> None:
     mem = psm.for_user("alice")
     assert mem.working("now") == []
     assert all(r.session_id != "now" for r in mem.records())
-    assert [r.text for r in mem.records()] == [LISBON]
+    assert [r.text for r in mem.records("episodic")] == [LISBON]
 
 
 async def test_async_twins_in_an_async_chain(psm: PSM) -> None:

@@ -26,7 +26,7 @@ def _session_one(psm, user: str = "alice") -> Memory:
 
 def test_flushed_turns_are_observed_and_recalled_in_the_next_session(psm):
     _session_one(psm)
-    stored = {r.text: r for r in psm.for_user("alice").records()}
+    stored = {r.text: r for r in psm.for_user("alice").records("episodic")}
     assert PIXEL in stored and RAMEN in stored and stored[PIXEL].session_id == "monday"
     assert "Noted!" not in stored  # only user turns are observed by default
 

@@ -147,7 +147,7 @@ def test_simple_chat_engine_memory_reaches_next_session_prompt(psm, llm_calls):
 
 def test_correction_is_negative_feedback_on_the_memory_the_answer_used(psm, llm_calls):
     first = session_one(psm)
-    ids = {r.text: r.id for r in first.user_memory.records()}
+    ids = {r.text: r.id for r in first.user_memory.records("episodic")}
     llm = ScriptedLLM(reply=dog_answer)
     memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday", k=5)
     engine = SimpleChatEngine.from_defaults(llm=llm, memory=memory)
@@ -167,7 +167,7 @@ def test_correction_is_negative_feedback_on_the_memory_the_answer_used(psm, llm_
 
 def test_no_correction_marks_used_memories_helpful_and_the_rest_neutral(psm):
     first = session_one(psm)
-    ids = {r.text: r.id for r in first.user_memory.records()}
+    ids = {r.text: r.id for r in first.user_memory.records("episodic")}
     memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="tuesday")
     engine = SimpleChatEngine.from_defaults(llm=ScriptedLLM(reply=dog_answer), memory=memory)
     engine.chat("What is my dog called?")
@@ -331,7 +331,7 @@ def test_two_live_sessions_with_the_same_memories_get_their_own_feedback(psm):
 def test_turns_in_the_window_are_excluded_from_recall_and_never_counted_as_recalled(psm):
     memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="monday")
     memory.put(ChatMessage(role="user", content=PIXEL))
-    [turn] = [r for r in memory.user_memory.records() if r.text == PIXEL]
+    [turn] = [r for r in memory.user_memory.records("episodic") if r.text == PIXEL]
     assert memory.get(input="What is my dog called?") == memory.get_all()  # the turn is in the window already
     assert memory.last_recall is not None and turn.id not in memory.last_recall.ids
     assert memory.user_memory.get(turn.id).recall_count == 0, "excluded from recall, not fetched and dropped"

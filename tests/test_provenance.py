@@ -20,10 +20,10 @@ def _turns(mem, texts, session="S1"):
     )  # fmt: skip
 
 
-def test_a_consolidated_fact_names_the_episodes_it_came_from(baseline_psm: PSM) -> None:
-    mem = baseline_psm.for_user("alice")
+def test_a_consolidated_fact_names_the_episodes_it_came_from(pass_psm: PSM) -> None:
+    mem = pass_psm.for_user("alice")
     recs = _turns(mem, ["I love spicy ramen, it is my favourite food.", "Spicy ramen is my favourite food, I love it."])
-    baseline_psm.consolidate("alice")
+    pass_psm.consolidate("alice")
     (fact,) = mem.records(Tier.SEMANTIC)
     assert [r.id for r in mem.sources(fact.id)] == [recs[0].id, recs[1].id]  # oldest first
     assert mem.sources(recs[0].id) == []  # an episode is its own source: nothing behind it

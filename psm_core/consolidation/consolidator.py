@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -124,6 +124,15 @@ class Consolidator:
         return jobs
 
     # -- review ---------------------------------------------------------------------------------
+    def flag(self, user_id: str, conflicts: Sequence[tuple[str, str, float]]) -> int:
+        """Open review conflicts between newer facts and the older ones they contradict ((new id, old id,
+        probability) triples, decided when a statement was observed); returns how many were new."""
+        from psm_core.consolidation.plan import ConflictSpec, conflict_id
+
+        specs = [ConflictSpec(conflict_id=conflict_id(n, o), new_id=n, old_id=o, relation="contradiction", probability=round(p, 4))
+                 for n, o, p in conflicts]  # fmt: skip
+        return self.review.open(user_key(user_id), specs)
+
     def review_queue(self, user_id: str, *, include_resolved: bool = False) -> list[Conflict]:
         return review_queue(self.psm.for_user(user_id), self.review, include_resolved=include_resolved)
 

@@ -40,6 +40,7 @@ from psm_core.consolidation.plan import FactSpec, PassPlan, plan_pass
 from psm_core.consolidation.review import ReviewLog
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.writes import Hook, RecordWriter
+from psm_core.facts import ORIGIN, STATEMENT
 from psm_core.index import record_vectors
 from psm_core.ledger import (
     FEEDBACK,
@@ -195,7 +196,10 @@ class ConsolidationPass:
             seen = sorted((r for r in eps if r.ledger.get(SEEN)), key=lambda r: (r.observed_at, r.id))
             context = seen[-self.cfg.context_episodes :] if self.cfg.context_episodes else []
             episodes = sorted([*new, *context], key=lambda r: (r.observed_at, r.id))
-            facts = sorted((r for r in idx.records.values() if r.tier is Tier.SEMANTIC and r.status in (Status.ACTIVE, Status.FLAGGED)),
+            # facts taken from single statements when they were observed (psm_core.facts) are their own layer:
+            # the pass distils patterns across episodes beside them, and never archives an episode for them
+            facts = sorted((r for r in idx.records.values() if r.tier is Tier.SEMANTIC and r.status in (Status.ACTIVE, Status.FLAGGED)
+                            and r.ledger.get(ORIGIN) != STATEMENT),
                            key=lambda r: (r.observed_at, r.id))  # fmt: skip
             stored = self.cfg.pattern_vectors == "stored"
             vectors = np.stack([idx.vector(r.id) for r in episodes]).astype(np.float32) if stored and episodes else None
@@ -348,7 +352,7 @@ class ConsolidationPass:
         live: set[str] = set()
         ended: dict[str, datetime] = {}
         for r in recs:
-            if r.tier is Tier.SEMANTIC and not r.ledger.get(SUPERSEDED_BY):  # history covers nothing
+            if r.tier is Tier.SEMANTIC and not r.ledger.get(SUPERSEDED_BY) and r.ledger.get(ORIGIN) != STATEMENT:  # history covers nothing
                 if r.status is Status.SUPERSEDED:
                     for p in r.provenance:
                         end = r.valid_to or now
