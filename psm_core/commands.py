@@ -6,7 +6,7 @@ import argparse
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,29 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            raise PSMError(f"--as-of {args.as_of!r} is not an ISO date such as 2024-03-04 or 2024-03-04T12:00+00:00") from None
+        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
+    with open_psm(args) as psm:
+        if args.user not in psm.users():
+            raise PSMError(f"no memories of user {args.user!r} in {psm.settings.home}")
+        prof = psm.for_user(args.user).profile(as_of=as_of)
+    when = f"as of {as_of:%Y-%m-%d %H:%M}" if as_of else "now"
+    if not len(prof):
+        print(f"no facts about {args.user!r} {when}")
+        return 0
+    print(f"Facts about {args.user!r} {when}:")
+    rows = [[f.attribute, f.role, f"{f.valid_from:%Y-%m-%d}" if f.valid_from else "", f.status.value, len(f.provenance), _short(f.text, 70)]
+            for f in prof.facts()]  # fmt: skip
+    print(table(rows, ["attribute", "speaker", "since", "status", "sources", "fact"]))
+    return 0
+
+
 def _erase(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
@@ -179,6 +202,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--user", required=True)
     p.add_argument("--out", help="file to write (default: stdout)")
     p.set_defaults(func=_export)
+    p = sub.add_parser("profile", help="a user's facts by attribute: current, or as believed at a date")
+    p.add_argument("--user", required=True)
+    p.add_argument("--as-of", dest="as_of", help="ISO date or time in the user's timeline (default: now)")
+    p.add_argument("--home", default=argparse.SUPPRESS, help="PSM_HOME (default: $PSM_HOME or ~/.psm)")
+    p.set_defaults(func=_profile)
     p = sub.add_parser("erase", help="erase everything of a user (every tier, every log)")
     p.add_argument("--user", required=True)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -29,6 +29,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from numpy.typing import NDArray
 
 from psm_core.attributes import NONE, OTHER
 from psm_core.index import UserIndex, normalized
-from psm_core.ledger import MAX_UPDATED_BY, SOURCE, SUPERSEDED_BY, UPDATED_BY, updated_by
+from psm_core.ledger import MAX_UPDATED_BY, NO_LONGER, RETRACTED, SOURCE, SUPERSEDED_BY, UPDATED_BY, updated_by
 from psm_core.skill.base import MemorySkill, Relation
 from psm_core.statements import fact_text, parse_correction
 from psm_core.types import MemoryRecord, Status, Tier
@@ -46,7 +47,6 @@ __all__ = ["ASSISTANT_ROLES", "ORIGIN", "STATEMENT", "FactWrites", "Thresholds",
 ORIGIN = "origin"
 STATEMENT = "statement"
 RESTATED = "restated"
-RETRACTED = "retracted"
 ASSISTANT_ROLES = frozenset({"assistant", "ai", "system", "tool", "function", "developer"})
 _MAX_RESTATED = 16
 
@@ -121,16 +121,20 @@ def _statement_fact(user_key: str, ep: MemoryRecord, text: str, attribute: str, 
     )  # fmt: skip
 
 
-def _link_later(view: _View, old: MemoryRecord, later: Sequence[str]) -> None:
-    """Record in the ledger of ``old``'s episodes (and ``old`` itself) that ``later`` records update them."""
+def _link_later(view: _View, old: MemoryRecord, later: Sequence[str], until: datetime | None = None) -> None:
+    """Record in the ledger of ``old``'s episodes (and ``old`` itself) that ``later`` records update them
+    (recall puts those first) and, given ``until``, that what the episodes said no longer holds from then."""
     for rid in [*old.provenance, old.id]:
         rec = view.get(rid)
         if rec is None:
             continue
-        have = sorted(updated_by(rec))
-        merged = sorted(set(have) | set(later))
-        if merged != have:
-            view.change(rid, ledger={**rec.ledger, UPDATED_BY: merged[-MAX_UPDATED_BY:]})
+        led = dict(rec.ledger)
+        merged = sorted(set(updated_by(rec)) | set(later))
+        led[UPDATED_BY] = merged[-MAX_UPDATED_BY:]
+        if until is not None and rec.tier is not Tier.SEMANTIC and rid not in later:
+            led[NO_LONGER] = until.isoformat()
+        if led != rec.ledger:
+            view.change(rid, ledger=led)
 
 
 def _supersede(view: _View, old: MemoryRecord, new: MemoryRecord, *, retracted: bool = False) -> None:
@@ -138,7 +142,8 @@ def _supersede(view: _View, old: MemoryRecord, new: MemoryRecord, *, retracted: 
     end = start if retracted else max(start, new.valid_from or new.observed_at)
     led = {**old.ledger, SUPERSEDED_BY: new.id, **({RETRACTED: True} if retracted else {})}
     view.change(old.id, status=Status.SUPERSEDED, valid_to=end, ledger=led)
-    _link_later(view, old, [*[p for p in new.provenance if p not in old.provenance], new.id])
+    later = [*[p for p in new.provenance if p not in old.provenance], new.id]
+    _link_later(view, old, later, None if retracted else end)
 
 
 def _strengthen(rec: MemoryRecord, gain: float) -> float:

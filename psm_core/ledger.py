@@ -7,7 +7,9 @@ feedback       highest feedback outcome id already applied
 source         the record a consolidated fact took its text from (forget() deletes the fact with it)
 pass           id of the pass that created a fact
 updated_by     ids of later records that restate or update this one (recall puts them first)
-superseded_by  the later record that updated the sentence a history fact keeps
+superseded_by  the later record that updated the sentence a history fact keeps (or the fact that replaced a fact)
+no_longer      (an episode) the date from which what it said no longer holds, when a later statement updated it
+retracted      (a fact) a correction showed it was never true
 ```
 Only the library writes the ledger: ``remember``/``observe``/``update`` never accept it, and callers'
 metadata cannot reach it (``"_psm"`` is a reserved metadata key). Every reader here is defensive:
@@ -25,8 +27,10 @@ __all__ = [
     "FEEDBACK",
     "LEGACY_KEY",
     "MAX_UPDATED_BY",
+    "NO_LONGER",
     "PASS",
     "RECALLS",
+    "RETRACTED",
     "SEEN",
     "SOURCE",
     "SUPERSEDED_BY",
@@ -47,6 +51,8 @@ SOURCE = "source"
 PASS = "pass"
 UPDATED_BY = "updated_by"
 SUPERSEDED_BY = "superseded_by"
+NO_LONGER = "no_longer"
+RETRACTED = "retracted"
 
 MAX_UPDATED_BY = 32
 """Most later records one record's ledger lists (the latest); a topic restated in every session stays bounded."""

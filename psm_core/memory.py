@@ -26,6 +26,7 @@ from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_t
 from psm_core.ledger import source as _source
 from psm_core.ledger import updated_by
 from psm_core.ordering import LIST_DEPTH, monotone, newer_first, represented
+from psm_core.profile import Profile, build_profile
 from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
 from psm_core.rerank import rerank_order, rerank_text, session_support
@@ -669,6 +670,14 @@ class UserMemory:
                 raise InvalidInputError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
         return text
 
+    def profile(self, as_of: datetime | None = None) -> Profile:
+        """The user's facts by attribute: those believed now, or at user time ``as_of`` (:mod:`psm_core.profile`)."""
+        as_of = check_timestamp(as_of, "as_of")
+        idx = self._ensure_loaded()
+        with idx.lock:
+            recs = list(idx.records.values())
+        return build_profile(self.user_id, recs, as_of)
+
     def stats(self) -> MemoryStats:
         idx = self._ensure_loaded()
         with idx.lock:
@@ -720,6 +729,9 @@ class UserMemory:
 
     async def astats(self) -> MemoryStats:
         return await asyncio.to_thread(self.stats)
+
+    async def aprofile(self, as_of: datetime | None = None) -> Profile:
+        return await asyncio.to_thread(self.profile, as_of)
 
     async def alog_retrieval(self, result: RecallResult, **kwargs: Any) -> str:
         return await asyncio.to_thread(self.log_retrieval, result, **kwargs)

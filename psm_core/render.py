@@ -79,8 +79,10 @@ def render_role(role: str) -> str:
     return quote(role)
 
 
-def status_note(status: Status, valid_to: datetime | None) -> str:
+def status_note(status: Status, valid_to: datetime | None, *, retracted: bool = False) -> str:
     """The note after a memory's quoted text about its status ("" for a current, undisputed memory)."""
+    if retracted:
+        return " (corrected: never true)"
     if status is Status.SUPERSEDED and valid_to is not None:
         return f" (no longer true since {valid_to:%Y-%m-%d})"
     if status is Status.FLAGGED:
@@ -89,20 +91,36 @@ def status_note(status: Status, valid_to: datetime | None) -> str:
 
 
 def render_line(
-    text: str, *, when: datetime, role: str, tier: Tier, status: Status = Status.ACTIVE, valid_to: datetime | None = None
+    text: str,
+    *,
+    when: datetime,
+    role: str,
+    tier: Tier,
+    status: Status = Status.ACTIVE,
+    valid_to: datetime | None = None,
+    retracted: bool = False,
 ) -> str:
     """One memory as one prompt line: ``- [date] role: "text" (note)``; the role is left out for the generic
     roles (user, assistant...) of semantic facts."""
     generic = role.lower() in _GENERIC_ROLES
     who = f"{render_role(role)}: " if role and (tier is not Tier.SEMANTIC or not generic) else ""
-    return f"- [{when:%Y-%m-%d}] {who}{quote(text)}{status_note(status, valid_to)}"
+    return f"- [{when:%Y-%m-%d}] {who}{quote(text)}{status_note(status, valid_to, retracted=retracted)}"
 
 
 def render_memory(record: MemoryRecord) -> str:
-    """A memory record as one prompt line (:func:`render_line`)."""
+    """A memory record as one prompt line (:func:`render_line`). An episode whose statement a later one
+    updated (ledger ``no_longer``) is marked no longer true from then, like a superseded fact."""
+    status, until = record.status, record.valid_to
+    no_longer = record.ledger.get("no_longer")
+    if status is Status.ACTIVE and isinstance(no_longer, str):
+        try:
+            status, until = Status.SUPERSEDED, datetime.fromisoformat(no_longer)
+        except ValueError:
+            pass
     return render_line(
-        record.text, when=record.observed_at, role=record.role, tier=record.tier, status=record.status, valid_to=record.valid_to
-    )
+        record.text, when=record.observed_at, role=record.role, tier=record.tier, status=status, valid_to=until,
+        retracted=record.ledger.get("retracted") is True,
+    )  # fmt: skip
 
 
 def render_block(header: str, lines: Sequence[str]) -> str:
