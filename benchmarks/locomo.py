@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N conversations only")
     p.add_argument("--skill", default=None, help="PSM skill (default: the product default)")
     p.add_argument("--accumulate", action="store_true", help="let recall access statistics accumulate across questions")
+    p.add_argument("--bulk", action="store_true", help="ingest one observe_many per session (default: one observe per turn)")
     p.add_argument("--out", default="locomo", help="result file stem (default: locomo)")
     p.add_argument(
         "--rerank", type=int, default=0, metavar="N",
@@ -97,8 +98,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="psm-bench-") as tmp:
         bm25 = Bm25System()
         vec = VectorSystem(open_chroma(Path(tmp) / "raw"), embedder)
-        psm = PsmSystem(Path(tmp) / "psm", embedder, unit_key="dia_id", skill=args.skill, isolate=not args.accumulate)
+        psm = PsmSystem(Path(tmp) / "psm", embedder, unit_key="dia_id", skill=args.skill, isolate=not args.accumulate,
+                        live=not args.bulk)  # fmt: skip
         info["skill"] = psm.skill_name
+        info["ingestion"] = "live (observe per turn)" if psm.live else "bulk (observe_many per session)"
         info["consolidation_available"] = psm.can_consolidate
         info["bm25_stemmer"] = bm25.stemmed
         try:

@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate N scorable questions, evenly spaced")
     p.add_argument("--skill", default=None, help="PSM skill (default: the product default)")
     p.add_argument("--accumulate", action="store_true", help="(single query per user: no effect; kept for symmetry)")
+    p.add_argument("--bulk", action="store_true", help="ingest one observe_many per session (default: one observe per turn)")
     p.add_argument("--out", default="longmemeval", help="result file stem (default: longmemeval)")
     p.add_argument(
         "--rerank", type=int, default=0, metavar="N",
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         bm25 = Bm25System()
         vec = VectorSystem(client, embedder, "vectors")
         vturns = VectorSystem(client, embedder, "vectors-turns")
-        psm = PsmSystem(Path(tmp) / "psm", embedder, unit_key="session_id", skill=args.skill, isolate=not args.accumulate)
+        psm = PsmSystem(Path(tmp) / "psm", embedder, unit_key="session_id", skill=args.skill, isolate=not args.accumulate,
+                        live=not args.bulk)  # fmt: skip
         info.update(skill=psm.skill_name, consolidation_available=psm.can_consolidate, bm25_stemmer=bm25.stemmed)
         try:
             for q in progress(qs, desc="longmemeval", unit="q"):

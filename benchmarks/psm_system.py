@@ -1,7 +1,9 @@
 """PSM as a benchmarked system, driven only through its public API.
 
-* Ingestion: one ``observe_many`` call per session (real timestamps, ``role`` = speaker, metadata
-  naming the benchmark unit: ``dia_id`` for LoCoMo, ``session_id`` for LongMemEval). The relevance
+* Ingestion: the live path by default, one ``observe`` per turn as the adapters call it (real
+  timestamps, ``role`` = speaker, metadata naming the benchmark unit: ``dia_id`` for LoCoMo,
+  ``session_id`` for LongMemEval); ``live=False`` uses one ``observe_many`` per session (the bulk path,
+  which gives the same store: tests/test_benchmarks_runs.py). The relevance
   gate decides what is stored; a turn it drops lives only in working memory, which recall does not
   search by default, so a dropped evidence turn is a miss, exactly as in the product.
 * Mapping back: a recalled memory covers its own unit (metadata) plus the units of every record in
@@ -52,13 +54,16 @@ class IngestReport:
 class PsmSystem:
     """One PSM home for a whole benchmark run; one user per conversation or question."""
 
-    def __init__(self, home: Path, embedder: Embedder, *, unit_key: str, skill: str | None = None, isolate: bool = True) -> None:
+    def __init__(
+        self, home: Path, embedder: Embedder, *, unit_key: str, skill: str | None = None, isolate: bool = True, live: bool = True
+    ) -> None:
         overrides: dict[str, Any] = {"home": home, "max_text_bytes": MAX_TEXT_BYTES}
         if skill:
             overrides["skill"] = skill
         self.psm = PSM(PSMSettings(**overrides), embedder=embedder)
         self.unit_key = unit_key
         self.isolate = isolate
+        self.live = live
         self._snapshot: dict[str, dict[str, tuple[int, datetime | None]]] = {}
         self._touched: dict[str, set[str]] = {}
         self.restore_ms = 0.0
@@ -75,20 +80,23 @@ class PsmSystem:
         return self.psm.for_user(user)
 
     def ingest(self, user: str, sessions: Sequence[Sequence[Mapping[str, Any]]]) -> IngestReport:
-        """Observe every session (one ``observe_many`` per session, in order)."""
+        """Observe every session in order: one ``observe`` per turn (live), or one ``observe_many`` per session."""
         mem = self.memory(user)
         rep = IngestReport()
         for events in sessions:
             if not events:
                 continue
             t0 = time.perf_counter()
-            recs = mem.observe_many(list(events))
+            if self.live:
+                recs = [mem.observe(e["text"], **{k: v for k, v in e.items() if k != "text"}) for e in events]
+            else:
+                recs = mem.observe_many(list(events))
             rep.ms += (time.perf_counter() - t0) * 1000.0
             rep.turns += len(recs)
             for r in recs:
                 unit = r.metadata.get(self.unit_key)
                 units = (str(unit),) if unit is not None else ()
-                if r.tier is Tier.EPISODIC:
+                if r.tier is not Tier.WORKING:
                     rep.stored += 1
                 else:
                     rep.dropped_units.extend(units)

@@ -62,7 +62,9 @@ class PSMMemoryMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     ``k`` / ``token_budget``: how many memories, and at most how many tokens; ``tiers`` to recall
     from; ``observe=False`` reads memory without writing; ``feedback`` is a
-    PSMFeedbackCallbackHandler (also pass it in ``config={"callbacks": [...]}``).
+    PSMFeedbackCallbackHandler (also pass it in ``config={"callbacks": [...]}``); ``profile=True`` also
+    injects the user's current facts (``mem.profile()``, a compact block before the recalled memories;
+    off by default).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class PSMMemoryMiddleware(AgentMiddleware[AgentState[Any], Any]):
         header: str = DEFAULT_HEADER,
         observe: bool = True,
         feedback: FeedbackTracker | None = None,
+        profile: bool = False,
     ) -> None:
         super().__init__()
         self.psm = psm if psm is not None else default_psm()
@@ -86,6 +89,7 @@ class PSMMemoryMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self.header = header
         self.observe = observe
         self.feedback = feedback
+        self.profile = profile
         self.tools = []
 
     # -- who and where ------------------------------------------------------------------------------
@@ -120,15 +124,21 @@ class PSMMemoryMiddleware(AgentMiddleware[AgentState[Any], Any]):
         mem = self.psm.for_user(uid)
         in_prompt = turn_ids(mem, self._session(), {m.text for m in request.messages})
         res = mem.recall(human.text, k=self.k, tiers=self.tiers, token_budget=self.token_budget, exclude_ids=in_prompt)
-        return (uid, res) if res.memories else None
+        return (uid, res) if res.memories or self.profile else None
 
     def _inject(self, request: ModelRequest[Any], recalled: tuple[str, RecallResult] | None) -> ModelRequest[Any]:
         if recalled is None:
             return request
         uid, res = recalled
-        if self.feedback is not None:
+        if self.feedback is not None and res.memories:
             self.feedback.expect(uid, res, session_id=self._session())
-        return request.override(system_message=_with_context(request.system_message, res.format_context(self.header)))
+        context = res.format_context(self.header)
+        if self.profile:
+            facts = self.psm.for_user(uid).profile().format_context()
+            context = "\n\n".join(c for c in (facts, context) if c)
+        if not context:
+            return request
+        return request.override(system_message=_with_context(request.system_message, context))
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]

@@ -46,6 +46,7 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
     observe_roles: tuple[str, ...] = Field(default=("user",), description="Roles whose flushed messages are observed.")
     header: str = Field(default=DEFAULT_HEADER, description="First line of the block's content.")
     feedback: bool = Field(default=True, description="Capture feedback through LlamaIndex instrumentation.")
+    profile: bool = Field(default=False, description="Also put the user's current facts (mem.profile()) before the memories.")
 
     _mem: UserMemory = PrivateAttr()
     _tracker: FeedbackTracker | None = PrivateAttr(default=None)
@@ -93,8 +94,14 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
             recall_context, self._mem, query, k=self.k, token_budget=self.token_budget, session_id=session_id,
             exclude_texts=shown, header=self.header,
         )  # fmt: skip
+        context = self._with_profile(context)
         self._remember(key, result, context)
         return context
+
+    def _with_profile(self, context: str) -> str:
+        if not self.profile:
+            return context
+        return "\n\n".join(c for c in (self._mem.profile().format_context(), context) if c)
 
     def _remember(self, key: tuple[str, str | None], result: RecallResult, context: str) -> None:
         self._cache = (key, result, context)
@@ -134,6 +141,6 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
         if not kept:
             return None
         smaller = RecallResult(query=result.query, memories=kept, now=result.now, tokens=max(0, result.tokens - saved))
-        context = smaller.format_context(self.header)
+        context = self._with_profile(smaller.format_context(self.header))
         self._remember(key, smaller, context)
         return context

@@ -16,7 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ATTRIBUTES", "ATTRIBUTE_NAMES", "Attribute", "NONE", "OTHER", "PERSONA_RELATIONS", "attribute", "is_single"]
+__all__ = [
+    "ATTRIBUTES",
+    "ATTRIBUTE_NAMES",
+    "FAMILIES",
+    "NONE",
+    "OTHER",
+    "PERSONA_RELATIONS",
+    "Attribute",
+    "attribute",
+    "family",
+    "is_single",
+]
 
 Cardinality = Literal["single", "multi"]
 
@@ -209,6 +220,29 @@ PERSONA_RELATIONS: dict[str, str] = {
     "dislike": "fears", "scared_of": "fears", "worry_about": "fears", "allergy_to": "health", "other": OTHER,
 }  # fmt: skip
 """PersonaChat (PersonaExt) relation → attribute of this taxonomy."""
+
+
+FAMILIES: tuple[frozenset[str], ...] = (
+    frozenset({"employer", "job_title", "job_status", "manager", "colleagues", "salary"}),
+    frozenset({"residence", "hometown", "travel"}),
+    frozenset({"partner", "relationship_status"}),
+    frozenset({"children", "family", "friends"}),
+    frozenset({"diet", "food_preference", "health"}),
+    frozenset({"hobbies", "membership", "schedule", "skills", "languages"}),
+    frozenset({"vehicle", "possessions", "phone"}),
+    frozenset({"appointment", "plan", "schedule"}),
+)
+"""Attributes whose statements may replace one another ("I'm a nurse at St Mary's" → "I started at Anybotics"):
+a new fact is compared with the speaker's facts of every attribute of its families."""
+
+
+def family(name: str) -> frozenset[str]:
+    """``name`` and the attributes it shares a family with."""
+    out = {name}
+    for fam in FAMILIES:
+        if name in fam:
+            out |= fam
+    return frozenset(out)
 
 
 def attribute(name: str) -> Attribute:

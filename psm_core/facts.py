@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from psm_core.attributes import NONE, OTHER
+from psm_core.attributes import NONE, OTHER, family
 from psm_core.index import UserIndex, normalized
 from psm_core.ledger import MAX_UPDATED_BY, NO_LONGER, RETRACTED, SOURCE, SUPERSEDED_BY, UPDATED_BY, updated_by
 from psm_core.skill.base import MemorySkill, Relation
@@ -86,6 +86,7 @@ class _View:
         self.idx = idx
         self.w = writes
         self.new: dict[str, MemoryRecord] = {}
+        self.vectors: dict[str, NDArray[np.float32]] = {}
 
     def get(self, rid: str) -> MemoryRecord | None:
         rec = self.new.get(rid) or self.idx.records.get(rid)
@@ -102,7 +103,12 @@ class _View:
 
     def add(self, rec: MemoryRecord, vec: NDArray[np.float32]) -> None:
         self.new[rec.id] = rec
-        self.w.facts.append((rec, vec))
+        self.vectors[rec.id] = vec
+
+    def finish(self) -> FactWrites:
+        """The writes, with the planned facts as this batch left them (a later turn may supersede one)."""
+        self.w.facts = [(rec, self.vectors[rid]) for rid, rec in self.new.items()]
+        return self.w
 
     def facts(self, role: str, attribute: str | None) -> list[MemoryRecord]:
         """The speaker's live facts of ``attribute`` (stored and planned in this batch)."""
@@ -235,15 +241,16 @@ def plan_facts(
         view.add(fact, vec)
         for old in updated:
             _supersede(view, old, fact)
-    return w
+    return view.finish()
 
 
 def _candidates(view: _View, fact: MemoryRecord, vec: NDArray[np.float32], t: Thresholds) -> list[MemoryRecord]:
     """The speaker's live facts a new fact may relate to: of the same attribute, or near in meaning."""
     out: dict[str, MemoryRecord] = {}
     if fact.attribute and fact.attribute != OTHER:
-        for r in view.facts(fact.role, fact.attribute):
-            out[r.id] = r
+        for name in family(fact.attribute):
+            for r in view.facts(fact.role, name):
+                out[r.id] = r
     for rid, sim in view.idx.nearest(vec, [Tier.EPISODIC], 4 * t.candidates):  # facts are found through their episodes
         if sim < t.near_cosine:
             continue
@@ -260,7 +267,5 @@ def _candidates(view: _View, fact: MemoryRecord, vec: NDArray[np.float32], t: Th
 
 
 def _vec_of(view: _View, rec: MemoryRecord) -> NDArray[np.float32]:
-    for r, v in view.w.facts:
-        if r.id == rec.id:
-            return v
-    return view.idx.vector(rec.id)
+    vec = view.vectors.get(rec.id)
+    return vec if vec is not None else view.idx.vector(rec.id)

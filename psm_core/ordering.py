@@ -75,7 +75,12 @@ def represented(
         listed.add(rep.id)
         listed.update(rep.provenance)
         out.append((int(i), rep))
-        if len(out) == limit:
+        if include_superseded and rec.tier is not Tier.SEMANTIC:  # the history of what it said, right after it
+            for old in sorted(covering(rec.id), key=lambda f: (f.valid_from or f.observed_at, f.id), reverse=True):
+                if old.status is Status.SUPERSEDED and old.id not in listed and len(out) < limit:
+                    listed.add(old.id)
+                    out.append((int(i), old))
+        if len(out) >= limit:
             break
     return out
 
