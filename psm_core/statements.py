@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from psm_core.attributes import ATTRIBUTES, NONE, OTHER
+from psm_core.attributes import ATTRIBUTES, NONE
 from psm_core.lexical import tokenize
 from psm_core.skill.mini_patterns import tidy_statement
 
@@ -188,13 +188,13 @@ _CUES = [(a.name, tuple(re.compile(rf"\b{re.escape(c)}\b", re.I) for c in a.cues
 
 
 def cue_attribute(text: str) -> tuple[str, float]:
-    """The attribute whose cue words ``text`` carries most (``other`` for a personal statement with none,
-    ``none`` when the speaker does not talk about themselves); a rough probability."""
+    """The attribute whose cue words ``text`` carries most; ``none`` when the speaker does not talk about
+    themselves or no attribute's cue words occur (the rule reads no "other"); a rough probability."""
     if not about_self(text):
         return NONE, 0.5
-    best, hits = OTHER, 0
+    best, hits = NONE, 0
     for name, cues in _CUES:
         n = sum(1 for c in cues if c.search(text))
         if n > hits:
             best, hits = name, n
-    return best, min(0.9, 0.4 + 0.2 * hits) if hits else 0.3
+    return best, min(0.9, 0.4 + 0.2 * hits) if hits else 0.5
