@@ -69,7 +69,11 @@ class Profile(BaseModel):
         """A prompt block of the profile's facts (empty string when there are none)."""
         lines = [f.render() for f in self.facts()]
         if header is None:
-            header = PROFILE_HEADER if self.as_of is None else f"What was known about the user on {self.as_of:%Y-%m-%d} (one fact per line):"
+            header = (
+                PROFILE_HEADER
+                if self.as_of is None
+                else f"What was known about the user on {self.as_of:%Y-%m-%d} (one fact per line):"
+            )
         return render_block(header, lines) if lines else ""
 
 

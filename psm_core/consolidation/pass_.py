@@ -352,7 +352,9 @@ class ConsolidationPass:
         live: set[str] = set()
         ended: dict[str, datetime] = {}
         for r in recs:
-            if r.tier is Tier.SEMANTIC and not r.ledger.get(SUPERSEDED_BY) and r.ledger.get(ORIGIN) != STATEMENT:  # history covers nothing
+            if (
+                r.tier is Tier.SEMANTIC and not r.ledger.get(SUPERSEDED_BY) and r.ledger.get(ORIGIN) != STATEMENT
+            ):  # history covers nothing
                 if r.status is Status.SUPERSEDED:
                     for p in r.provenance:
                         end = r.valid_to or now
