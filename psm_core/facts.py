@@ -42,12 +42,14 @@ from psm_core.skill.base import MemorySkill, Relation
 from psm_core.statements import fact_text, parse_correction
 from psm_core.types import MemoryRecord, Status, Tier
 
-__all__ = ["ASSISTANT_ROLES", "ORIGIN", "STATEMENT", "FactWrites", "Thresholds", "fact_id_for", "plan_facts"]
+__all__ = ["ASSISTANT_ROLES", "ORIGIN", "STATEMENT", "USER_ROLES", "FactWrites", "Thresholds", "fact_id_for", "plan_facts"]
 
 ORIGIN = "origin"
 STATEMENT = "statement"
 RESTATED = "restated"
 ASSISTANT_ROLES = frozenset({"assistant", "ai", "system", "tool", "function", "developer"})
+USER_ROLES = frozenset({"user", "human"})
+"""The app's user talking to an assistant (named speakers talk to each other)."""
 _MAX_RESTATED = 16
 
 

@@ -135,7 +135,7 @@ class UserIndex:
             self._unlink_fact(old)
         self.superseded += record.status is Status.SUPERSEDED
         self._link_fact(record)
-        if record.session_id is not None:
+        if record.session_id is not None and searchable(record):  # a session's turns, in order (facts are not turns)
             bisect.insort(self._sessions.setdefault(record.session_id, []), (record.observed_at.timestamp(), record.id))
         self.records[record.id] = record
         if old is not None and old.text != record.text:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from psm_core.candidates import gather_candidates, working_candidates
 from psm_core.errors import InvalidInputError, NotFoundError, PSMError, VersionConflictError
-from psm_core.facts import ASSISTANT_ROLES, FactWrites, plan_facts
+from psm_core.facts import USER_ROLES, FactWrites, plan_facts
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
 from psm_core.ledger import source as _source
 from psm_core.ledger import updated_by
@@ -212,8 +212,9 @@ class UserMemory:
         contexts = [context + evs[max(0, i - 4) : i] for i in range(len(evs))]
         decisions = self._psm.skill.gate_batch(evs, vectors, [c[-4:] for c in contexts])
         for i, dec in enumerate(decisions):
-            # questions, requests to the assistant, greetings and acknowledgements are working memory only
-            keep = dec.keep and (evs[i].role.lower() in ASSISTANT_ROLES or speech_act(evs[i].text) == "statement")
+            # a user's questions, requests to the assistant, greetings and acknowledgements are working memory only
+            # (between named speakers a question is part of what they tell each other: the gate decides)
+            keep = dec.keep and (evs[i].role.lower() not in USER_ROLES or speech_act(evs[i].text) == "statement")
             rec = records[i].model_copy(
                 update={
                     "tier": Tier.EPISODIC if keep else Tier.WORKING, "kind": dec.kind,
@@ -505,7 +506,12 @@ class UserMemory:
         session_id = check_optional_str(session_id, "session_id")
         idx = self._ensure_loaded()
         with idx.lock:
-            pool = idx.session_records(session_id) if session_id is not None else list(idx.records.values())
+            if session_id is not None:  # the session's turns, and the facts taken from them there
+                turns = idx.session_records(session_id)
+                said = {f.id: f for t in turns for f in idx.facts_covering(t.id) if f.session_id == session_id}
+                pool = [*turns, *said.values()]
+            else:
+                pool = list(idx.records.values())
             recs = [r for r in pool if want is None or r.tier is want]
         if want is Tier.WORKING:
             recs = [it.record for it in self._working.items() if it.record.tier is Tier.WORKING]
