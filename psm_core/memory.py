@@ -25,7 +25,7 @@ from psm_core.facts import USER_ROLES, FactWrites, plan_facts
 from psm_core.index import CONTEXT_CHARS, UserIndex, record_vectors, retrieval_text, speaker_line
 from psm_core.ledger import source as _source
 from psm_core.ledger import updated_by
-from psm_core.ordering import LIST_DEPTH, monotone, newer_first, represented
+from psm_core.ordering import LIST_DEPTH, monotone, newer_first, represented, with_updates
 from psm_core.profile import Profile, build_profile
 from psm_core.provenance import sources as provenance_sources
 from psm_core.recall import RecallResult, ScoredMemory, fit_budget
@@ -412,7 +412,7 @@ class UserMemory:
                 listed = grouped([int(i) for i in order], max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
-            listed = listed[: max(k, LIST_DEPTH)]
+            listed = with_updates(listed[: max(k, LIST_DEPTH)], max(k, LIST_DEPTH), idx.records.get)
             ids = [rep.id for _, rep in listed]
             links = {rep.id: updated_by(rep) | updated_by(recs[i]) for i, rep in listed}
             final = [listed[n] for n in newer_first(ids, links)][:k]

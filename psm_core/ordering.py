@@ -19,7 +19,16 @@ from psm_core.index import normalized
 from psm_core.ledger import MAX_UPDATED_BY, UPDATED_BY, updated_by
 from psm_core.types import MemoryRecord, Status, Tier
 
-__all__ = ["LIST_DEPTH", "MAX_UPDATED_BY", "UPDATED_BY", "monotone", "newer_first", "represented", "updated_by"]
+__all__ = [
+    "LIST_DEPTH",
+    "MAX_UPDATED_BY",
+    "UPDATED_BY",
+    "monotone",
+    "newer_first",
+    "represented",
+    "updated_by",
+    "with_updates",
+]
 
 LIST_DEPTH = 10
 """Recall orders at least this many memories before it cuts the list to ``k``."""
@@ -95,3 +104,24 @@ def monotone(scores: Sequence[float]) -> list[float]:
     not yet used by an earlier position (a later statement put before the one it updates takes its place
     and its score)."""
     return sorted(scores, reverse=True)
+
+
+def with_updates(
+    listed: Sequence[tuple[int, MemoryRecord]], limit: int, lookup: Callable[[str], MemoryRecord | None]
+) -> list[tuple[int, MemoryRecord]]:
+    """``listed`` with, right before a memory that a later statement replaced (ledger ``no_longer``), that
+    later statement's current fact when the list lacks it: asking about a state shows its current value even
+    when the question's words match the old statement better. At most ``limit`` long."""
+    out: list[tuple[int, MemoryRecord]] = []
+    shown = {rep.id for _, rep in listed} | {p for _, rep in listed for p in rep.provenance}
+    for i, rep in listed:
+        if rep.ledger.get("no_longer") or rep.status is Status.SUPERSEDED:
+            later = [r for r in map(lookup, sorted(updated_by(rep))) if r is not None and r.status is not Status.SUPERSEDED]
+            facts = [r for r in later if r.tier is Tier.SEMANTIC] or later
+            if facts:
+                newest = max(facts, key=lambda r: (r.valid_from or r.observed_at, r.id))
+                if newest.id not in shown and not set(newest.provenance) & shown:
+                    shown.add(newest.id)
+                    out.append((i, newest))
+        out.append((i, rep))
+    return out[:limit]
