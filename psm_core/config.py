@@ -35,6 +35,7 @@ class PSMSettings(BaseSettings):
     | rerank | PSM_RERANK | 0 | recall rescores its best N candidates with the cross-encoder (``psm_core.rerank``; ~10 ms a candidate on 2 cores); 0: off |
     | reranker | PSM_RERANKER | None | the reranker adapter file (default: the shipped one) |
     | statement_facts | PSM_STATEMENT_FACTS | true | a personal statement becomes a semantic fact when observed (``psm_core.facts``): updates, duplicates, corrections and contradictions are decided then |
+    | database_url | PSM_DATABASE_URL | None | PostgreSQL URL (e.g. postgresql://psm@127.0.0.1:5432/psm) of the coordination state many processes share: job queue, pass journal, review and feedback logs, revisions (extra ``postgres``); unset: SQLite files under home |
     """
 
     model_config = SettingsConfigDict(env_prefix="PSM_", frozen=True, extra="forbid")
@@ -54,6 +55,7 @@ class PSMSettings(BaseSettings):
     rerank: int = Field(default=0, ge=0, le=200)
     reranker: Path | None = None
     statement_facts: bool = True
+    database_url: str | None = None
 
     @field_validator("home", "model_cache")
     @classmethod
@@ -73,6 +75,16 @@ class PSMSettings(BaseSettings):
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"PSM_CHROMA_URL {v!r} must look like http://host:port")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        parsed = urlparse(v)
+        if parsed.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"PSM_DATABASE_URL must look like postgresql://user@host:5432/dbname, got scheme {parsed.scheme!r}")
         return v
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgcluster import pg_url, postgres_server  # noqa: F401  (fixtures: a throwaway PostgreSQL server)
 
 from psm_core import PSM, PSMSettings
 

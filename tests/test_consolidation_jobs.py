@@ -19,9 +19,15 @@ RAMEN = ["I love spicy ramen, it is my favourite food.", "Spicy ramen is my favo
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "consolidation.md"
 
 
-@pytest.fixture
-def queue(tmp_path):
-    db = StateDB(tmp_path / "state.sqlite3")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def queue(request, tmp_path):
+    """The queue contract holds on both engines: SQLite (embedded) and a real PostgreSQL (tests/pgcluster.py)."""
+    if request.param == "sqlite":
+        db = StateDB(tmp_path / "state.sqlite3")
+    else:
+        from psm_core.coordination import connect
+
+        db = StateDB(connect(request.getfixturevalue("pg_url")))
     yield JobQueue(db, lease_seconds=30, max_attempts=3, backoff_seconds=2, backoff_max_seconds=5)
     db.close()
 

@@ -197,7 +197,8 @@ def test_old_logs_are_migrated(tmp_path):
     con.close()
     log = FeedbackLog(path)
     try:
-        cols = {r[1] for r in log._con.execute("PRAGMA table_info(retrievals)")}
+        with sqlite3.connect(path) as check:
+            cols = {r[1] for r in check.execute("PRAGMA table_info(retrievals)")}
         assert {f"p_{t}" for t in PROFILE_KEYS} <= cols
         assert log.counts()["retrievals"] == 1
     finally:

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 
 from psm_core.commands import open_psm, table
@@ -53,6 +54,7 @@ def _consolidate(args: argparse.Namespace) -> int:
     with open_psm(args, **({"skill": args.skill} if args.skill else {})) as psm:
         users = psm.users() if args.all else [args.user]
         reports: dict[str, PassReport] = {}
+        t0 = time.perf_counter()
         bar = tqdm(users, desc="consolidating", unit="user", disable=args.quiet or None, file=sys.stderr)
         for user in bar:
             bar.set_postfix_str(user[:24])
@@ -63,7 +65,11 @@ def _consolidate(args: argparse.Namespace) -> int:
         print(summary_table(reports))
         changed = sum(sum(r.changes().values()) for r in reports.values())
         episodes = sum(r.episodes for r in reports.values())
-        print(f"\n{len(reports)} user(s), {episodes} episodes read, {changed} changes (skill: {psm.skill.name})")
+        took = time.perf_counter() - t0
+        print(
+            f"\n{len(reports)} user(s) in {took:.1f}s ({len(reports) / max(took, 1e-9):.2f} users/s), {episodes} episodes read, "
+            f"{changed} changes (skill: {psm.skill.name})"
+        )
         for user in reports:
             open_conflicts = psm.for_user(user).review_queue()
             if open_conflicts:
@@ -99,7 +105,10 @@ def _worker(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with psm.worker(poll_seconds=args.poll, idle_minutes=args.idle_minutes) as w:
-            print(f"consolidation worker {w.owner} running; Ctrl-C to stop", file=sys.stderr)
+            print(
+                f"consolidation worker {w.owner} running on the queue in {psm.consolidation.db!r}; Ctrl-C to stop",
+                file=sys.stderr,
+            )
             stop.wait()
         print(f"stopped: {w.processed} jobs done, {w.failed} failed", file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """The consolidation service of a :class:`~psm_core.PSM`: passes, the job queue, review, the worker.
 
 Obtain it as ``psm.consolidation`` (created on first use). State lives in
-``PSM_HOME/consolidation.sqlite3``; erasing a user deletes their jobs, journal and review rows.
+``PSM_HOME/consolidation.sqlite3``, or in PostgreSQL when ``PSM_DATABASE_URL`` is set (shared by the
+processes and workers of a deployment); erasing a user deletes their jobs, journal and review rows.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from psm_core.consolidation.config import ConsolidationConfig
 from psm_core.consolidation.db import StateDB
-from psm_core.consolidation.jobs import Job, JobQueue
+from psm_core.consolidation.jobs import Job, JobQueue, LeaseLost
 from psm_core.consolidation.pass_ import ConsolidationPass, PassReport
 from psm_core.consolidation.review import Conflict, ReviewLog, resolve, review_queue
 from psm_core.consolidation.vectors import TextVectors
 from psm_core.consolidation.worker import Worker
 from psm_core.consolidation.writes import ConsolidationAborted, Hook
+from psm_core.coordination import backend_for
 from psm_core.ledger import ledger
 from psm_core.stores.chroma import user_key
 from psm_core.types import Status, Tier, utcnow
@@ -41,7 +43,7 @@ class Consolidator:
     def __init__(self, psm: PSM, config: ConsolidationConfig | None = None) -> None:
         self.psm = psm
         self.config = config or ConsolidationConfig()
-        self.db = StateDB(psm.settings.home / "consolidation.sqlite3")
+        self.db = StateDB(backend_for(psm.settings, "consolidation.sqlite3"))
         cfg = self.config
         self.queue = JobQueue(self.db, lease_seconds=cfg.lease_seconds, max_attempts=cfg.max_attempts,
                               backoff_seconds=cfg.backoff_seconds, backoff_max_seconds=cfg.backoff_max_seconds)  # fmt: skip
@@ -58,14 +60,19 @@ class Consolidator:
             return self._user_locks.setdefault(key, threading.Lock())
 
     def consolidate(self, user_id: str, *, now: datetime | None = None, hook: Hook | None = None) -> PassReport:
-        """Run one pass for ``user_id`` now (resuming an interrupted one); ``now`` defaults to the user's time."""
+        """Run one pass for ``user_id`` now (resuming an interrupted one); ``now`` defaults to the user's time.
+
+        One pass of a user runs at a time: across threads (a lock) and across processes sharing a
+        PostgreSQL database (an advisory lock on the user)."""
         mem = self.psm.for_user(user_id)
-        with self._user_lock(mem.key):
+        with self._user_lock(mem.key), self.db.lock(f"pass:{mem.key}"):
             gen = self._erased.get(mem.key, 0)
             run = ConsolidationPass(mem, self.db, self.review, self.config,
                                     alive=lambda: self._erased.get(mem.key, 0) == gen, hook=hook, vectors=self._vectors)  # fmt: skip
             try:
                 return run.run(now)
+            except LeaseLost:
+                raise
             except ConsolidationAborted:
                 logger.info("user %s was erased during consolidation; pass stopped", mem.key[:8])
                 return PassReport(user_id=mem.user_id, pass_id="", skill=self.psm.skill.name, now=now or utcnow(), aborted=True)
@@ -80,13 +87,14 @@ class Consolidator:
         return {u: self.consolidate(u, now=now) for u in users}
 
     def run_job(self, job: Job, owner: str) -> PassReport:
-        """Run a leased job's pass, extending the lease after each step."""
+        """Run a leased job's pass, its lease kept alive by a heartbeat thread; raises :class:`LeaseLost`
+        (at the pass's next step or write) when the lease expired and another worker took the job."""
+        with self.queue.keep_alive(job.job_id, owner) as lease:
 
-        def beat(event: str) -> None:
-            if not event.startswith("write") and event != "computed":
-                self.queue.heartbeat(job.job_id, owner)
+            def beat(event: str) -> None:
+                lease.check()
 
-        return self.consolidate(job.user_id, hook=beat)
+            return self.consolidate(job.user_id, hook=beat)
 
     # -- triggers -------------------------------------------------------------------------------
     def end_session(self, user_id: str, session_id: str | None = None) -> str:

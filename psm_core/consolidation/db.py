@@ -1,4 +1,4 @@
-"""The consolidation state database (``PSM_HOME/consolidation.sqlite3``).
+"""The consolidation state database: ``PSM_HOME/consolidation.sqlite3``, or PostgreSQL (``PSM_DATABASE_URL``).
 
 ```
 jobs         durable queue: one pending job per user, leases with expiry, attempts, backoff
@@ -6,20 +6,18 @@ journal      the plan of a pass in progress (user key → plan JSON); a rerun re
 passes       per-user pass counter, last pass time and summary
 conflicts    contradictions flagged for review (record ids only, never text)
 resolutions  how each reviewed conflict was resolved, by whom, when
+revisions    per-user revision of the shared state (:meth:`~psm_core.coordination.Database.bump_revision`)
 ```
-Every table is keyed by the user key; :meth:`StateDB.erase_user` deletes a user's rows.
+Every table is keyed by the user key; :meth:`StateDB.erase_user` deletes a user's rows (and bumps
+their revision, so every process sees the erase). SQL is written once for both engines
+(:mod:`psm_core.coordination`).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from psm_core.errors import StoreError
+from psm_core.coordination import Backend, Database, SQLiteBackend
 
 __all__ = ["StateDB"]
 
@@ -50,62 +48,31 @@ CREATE TABLE IF NOT EXISTS resolutions (
     keep TEXT NOT NULL, source TEXT NOT NULL, resolved_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS resolutions_user ON resolutions(user_key);
+CREATE TABLE IF NOT EXISTS revisions (user_key TEXT PRIMARY KEY, rev INTEGER NOT NULL);
 """
 _USER_TABLES = ("jobs", "journal", "passes", "conflicts", "resolutions")
 
 
-class StateDB:
-    """One SQLite connection (WAL, autocommit) shared by the queue, the journal and the review log."""
+class StateDB(Database):
+    """The queue, the journal, the pass counters and the review log, in one database.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        try:
-            self._con = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=NORMAL")
-            self._con.execute("PRAGMA secure_delete=ON")  # deleted rows (a journaled plan's texts) are zeroed
-            self._con.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the consolidation database {path}: {exc}") from exc
-        self._closed = False
+    ``StateDB(path)`` opens (or creates) a SQLite file; ``StateDB(backend)`` uses a backend from
+    :func:`psm_core.coordination.connect` (PostgreSQL for many processes).
+    """
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._con.close()
+    def __init__(self, target: Path | Backend) -> None:
+        super().__init__(SQLiteBackend(target) if isinstance(target, Path) else target)
+        self.ensure(_SCHEMA)
+        self._revisions = True
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): all of it commits, or none of it."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-
-    def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows of a read query as dicts."""
-        with self._lock:
-            cur = self._con.execute(sql, tuple(args))
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
-
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """Run one write statement in its own transaction; returns the rows changed."""
-        with self.tx() as con:
-            return con.execute(sql, tuple(args)).rowcount
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        return self.backend.path if isinstance(self.backend, SQLiteBackend) else None
 
     def erase_user(self, user_key: str) -> None:
-        """Delete every row of the user ``user_key`` from every table; no byte of them stays in the files
-        (secure delete zeroes the pages, the checkpoint empties the write-ahead log)."""
-        with self.tx() as con:
-            for table in _USER_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE user_key=?", (user_key,))
-        with self._lock:
-            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Delete every row of the user ``user_key`` from every table and bump their revision; on SQLite
+        no byte of them stays in the files (secure delete zeroes the pages, the checkpoint empties the log)."""
+        self.delete_user(_USER_TABLES, user_key)
+        self.bump_revision(user_key)
+        self.reclaim()

@@ -1,25 +1,32 @@
-"""A durable per-user job queue in SQLite: leases with expiry, retries with backoff.
+"""A durable per-user job queue (SQLite or PostgreSQL): leases with expiry, retries with backoff.
 
 Delivery is at least once (an expired lease is delivered again); the pass it runs is idempotent
 (deterministic fact ids, a journaled plan), so the effect is exactly once. At most one job per
 user is pending; enqueueing while one runs marks it to run ``again`` when it completes.
+Workers in many processes (on many machines, with PostgreSQL) share one queue: a claim is exclusive,
+a live worker's lease is extended from a thread (:meth:`JobQueue.keep_alive`), and a dead worker's
+lease expires, so its job is delivered again and the pass resumes from its journal.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from tenacity import RetryCallState, wait_exponential
 
 from psm_core.consolidation.db import StateDB
+from psm_core.consolidation.writes import ConsolidationAborted
 from psm_core.stores.chroma import user_key
 
-__all__ = ["Job", "JobQueue", "JobState"]
+__all__ = ["Job", "JobQueue", "JobState", "Lease", "LeaseLost"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,46 @@ class Job(BaseModel):
     updated_at: float
     error: str | None = None
     result: dict[str, Any] | None = None
+
+
+class LeaseLost(ConsolidationAborted):
+    """This worker's lease of a job expired and another worker took the job; the pass stops at its next
+    step, and the new holder resumes it from the journal."""
+
+
+class Lease:
+    """A job lease kept alive by a daemon thread (see :meth:`JobQueue.keep_alive`)."""
+
+    def __init__(self, queue: JobQueue, job_id: str, owner: str, every: float) -> None:
+        self.queue, self.job_id, self.owner, self.every = queue, job_id, owner, every
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"psm-lease-{job_id[:8]}", daemon=True)
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` when the lease was lost."""
+        if self.lost:
+            raise LeaseLost(f"job {self.job_id[:8]}: the lease of {self.owner} expired and another worker took it over")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                if not self.queue.heartbeat(self.job_id, self.owner):
+                    self._lost.set()
+                    return
+            except Exception:  # the database is unreachable for now: try again at the next beat
+                logger.warning("job %s: heartbeat failed", self.job_id[:8], exc_info=True)
 
 
 def _job(row: dict[str, Any]) -> Job:
@@ -77,40 +124,49 @@ class JobQueue:
         """Queue a pass for ``user_id``; returns the pending job's id (existing one when already queued)."""
         key = user_key(user_id)
         now = time.time()
-        with self.db.tx() as con:
-            row = con.execute(
-                "SELECT job_id, state FROM jobs WHERE user_key=? AND state IN ('queued','leased')", (key,)
-            ).fetchone()
-            if row is not None:
-                if row[1] == "leased":
-                    con.execute("UPDATE jobs SET again=1, updated_at=? WHERE job_id=?", (now, row[0]))
-                return str(row[0])
-            job_id = uuid.uuid4().hex
-            con.execute(
-                "INSERT INTO jobs (job_id, user_key, user_id, reason, state, not_before, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (job_id, key, user_id, reason, now + delay, now, now),
-            )
+        job_id = uuid.uuid4().hex
+        with self.db.tx() as tx:
+            while True:  # another process may queue the same user at the same moment: then take theirs
+                row = tx.one(
+                    f"SELECT job_id, state FROM jobs WHERE user_key=? AND state IN ('queued','leased'){self.db.for_update}",
+                    (key,),
+                )
+                if row is not None:
+                    if row["state"] == "leased":
+                        tx.execute("UPDATE jobs SET again=1, updated_at=? WHERE job_id=?", (now, row["job_id"]))
+                    return str(row["job_id"])
+                added = tx.execute(
+                    "INSERT INTO jobs (job_id, user_key, user_id, reason, state, not_before, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (user_key) WHERE state IN ('queued', 'leased') DO NOTHING",
+                    (job_id, key, user_id, reason, now + delay, now, now),
+                )
+                if added:
+                    break
         logger.info("queued consolidation job %s (%s) for user %s", job_id[:8], reason, key[:8])
         return job_id
 
     def lease(self, owner: str, *, lease_seconds: float | None = None) -> Job | None:
-        """Take the next due job (or one whose lease expired) for ``owner``; None when none is due."""
+        """Claim the next due job (or one whose lease expired) for ``owner``; None when none is due.
+
+        Two workers never hold the same job: on SQLite the claim runs under ``BEGIN IMMEDIATE``, on
+        PostgreSQL ``FOR UPDATE SKIP LOCKED`` passes over a job another worker is claiming.
+        """
         now = time.time()
         expires = now + (lease_seconds or self.lease_seconds)
-        with self.db.tx() as con:
-            row = con.execute(
+        with self.db.tx() as tx:
+            row = tx.one(
                 "SELECT job_id FROM jobs WHERE (state='queued' AND not_before<=?) OR (state='leased' AND lease_expires<?) "
-                "ORDER BY not_before, created_at LIMIT 1",
+                f"ORDER BY not_before, created_at LIMIT 1{self.db.skip_locked}",
                 (now, now),
-            ).fetchone()
+            )
             if row is None:
                 return None
-            con.execute(
+            tx.execute(
                 "UPDATE jobs SET state='leased', lease_owner=?, lease_expires=?, attempts=attempts+1, updated_at=? WHERE job_id=?",
-                (owner, expires, now, row[0]),
+                (owner, expires, now, row["job_id"]),
             )
-        return self.get(str(row[0]))
+            claimed = tx.one("SELECT * FROM jobs WHERE job_id=?", (row["job_id"],))
+        return _job(claimed) if claimed else None
 
     def heartbeat(self, job_id: str, owner: str, *, lease_seconds: float | None = None) -> bool:
         """Extend ``owner``'s lease; False when the lease was lost (expired and taken, or erased)."""
@@ -120,48 +176,60 @@ class JobQueue:
         )
         return n == 1
 
+    @contextmanager
+    def keep_alive(self, job_id: str, owner: str, *, every: float | None = None) -> Iterator[Lease]:
+        """Heartbeat ``owner``'s lease of a job from a thread while the block runs (every third of the lease);
+        :attr:`Lease.lost` turns true when another worker took the job over."""
+        lease = Lease(self, job_id, owner, every or self.lease_seconds / 3.0)
+        lease.start()
+        try:
+            yield lease
+        finally:
+            lease.stop()
+
     def complete(self, job_id: str, owner: str, result: dict[str, Any] | None = None) -> None:
         """Mark a leased job done (queued again at once when new work arrived while it ran)."""
         now = time.time()
-        with self.db.tx() as con:
-            row = con.execute(
-                "SELECT again FROM jobs WHERE job_id=? AND lease_owner=? AND state='leased'", (job_id, owner)
-            ).fetchone()
+        with self.db.tx() as tx:
+            row = tx.one(
+                f"SELECT again FROM jobs WHERE job_id=? AND lease_owner=? AND state='leased'{self.db.for_update}", (job_id, owner)
+            )
             if row is None:
                 logger.warning("job %s: lease lost before completion (its pass is idempotent)", job_id[:8])
                 return
-            if row[0]:
-                con.execute(
+            if row["again"]:
+                tx.execute(
                     "UPDATE jobs SET state='queued', again=0, attempts=0, not_before=?, lease_owner=NULL, lease_expires=NULL, "
                     "updated_at=?, result=? WHERE job_id=?",
                     (now, now, json.dumps(result, default=str) if result else None, job_id),
                 )
             else:
-                con.execute(
+                tx.execute(
                     "UPDATE jobs SET state='done', lease_owner=NULL, lease_expires=NULL, updated_at=?, result=?, error=NULL "
                     "WHERE job_id=?",
                     (now, json.dumps(result, default=str) if result else None, job_id),
                 )
-            con.execute("DELETE FROM jobs WHERE state='done' AND updated_at<?", (now - _KEEP_DONE_S,))
+            tx.execute("DELETE FROM jobs WHERE state='done' AND updated_at<?", (now - _KEEP_DONE_S,))
 
     def fail(self, job_id: str, owner: str, error: str) -> JobState | None:
         """Record a failed delivery: queued again after a backoff, or failed after ``max_attempts``."""
         now = time.time()
-        with self.db.tx() as con:
-            row = con.execute(
-                "SELECT attempts FROM jobs WHERE job_id=? AND lease_owner=? AND state='leased'", (job_id, owner)
-            ).fetchone()
+        with self.db.tx() as tx:
+            row = tx.one(
+                f"SELECT attempts FROM jobs WHERE job_id=? AND lease_owner=? AND state='leased'{self.db.for_update}",
+                (job_id, owner),
+            )
             if row is None:
                 return None
-            attempts = int(row[0])
+            attempts = int(row["attempts"])
             if attempts >= self.max_attempts:
-                con.execute(
+                tx.execute(
                     "UPDATE jobs SET state='failed', lease_owner=NULL, lease_expires=NULL, updated_at=?, error=? WHERE job_id=?",
                     (now, error[:2000], job_id),
                 )
                 state: JobState = "failed"
             else:
-                con.execute(
+                tx.execute(
                     "UPDATE jobs SET state='queued', not_before=?, lease_owner=NULL, lease_expires=NULL, updated_at=?, error=? "
                     "WHERE job_id=?",
                     (now + self.backoff(attempts), now, error[:2000], job_id),

@@ -217,7 +217,8 @@ class ConsolidationPass:
             embed=self.vectors.embed, embed_sentences=self.vectors.sentences,
         )  # fmt: skip
         self.db.execute(
-            "INSERT OR REPLACE INTO journal (user_key, pass_id, plan, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO journal (user_key, pass_id, plan, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_key) DO UPDATE SET "
+            "pass_id=excluded.pass_id, plan=excluded.plan, created_at=excluded.created_at",
             (mem.key, plan.pass_id, plan.model_dump_json(), time.time()),
         )
         self._step("plan")
@@ -440,7 +441,7 @@ class ConsolidationPass:
             con.execute("DELETE FROM journal WHERE user_key=? AND pass_id=?", (self.mem.key, plan.pass_id))
             con.execute(
                 "INSERT INTO passes (user_key, passes, last_pass_at, last_user_time, summary) VALUES (?, 1, ?, ?, ?) "
-                "ON CONFLICT(user_key) DO UPDATE SET passes=passes+1, last_pass_at=excluded.last_pass_at, "
+                "ON CONFLICT(user_key) DO UPDATE SET passes=passes.passes+1, last_pass_at=excluded.last_pass_at, "
                 "last_user_time=excluded.last_user_time, summary=excluded.summary",
                 (self.mem.key, time.time(), plan.now.isoformat(), json.dumps(rep.changes())),
             )

@@ -55,7 +55,7 @@ def _ts(value: float | None) -> datetime | None:
 
 
 class ReviewLog:
-    """Conflict rows and their resolutions (ids only, no text) in the consolidation database."""
+    """Conflict rows and their resolutions (ids only, no text) in the consolidation database (either engine)."""
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
@@ -64,13 +64,13 @@ class ReviewLog:
         """Record flagged conflicts (idempotent: a conflict id is recorded once); returns rows added."""
         now = time.time()
         added = 0
-        with self.db.tx() as con:
+        with self.db.tx() as tx:
             for c in specs:
-                added += con.execute(
-                    "INSERT OR IGNORE INTO conflicts (conflict_id, user_key, new_id, old_id, relation, probability, state, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+                added += tx.execute(
+                    "INSERT INTO conflicts (conflict_id, user_key, new_id, old_id, relation, probability, state, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT (conflict_id) DO NOTHING",
                     (c.conflict_id, user_key, c.new_id, c.old_id, c.relation, c.probability, now),
-                ).rowcount
+                )
         return added
 
     def rows(self, user_key: str, state: str | None = None) -> list[dict[str, Any]]:
@@ -88,17 +88,20 @@ class ReviewLog:
         """The resolution log of a user, oldest first."""
         return self.db.query("SELECT * FROM resolutions WHERE user_key=? ORDER BY resolution_id", (user_key,))
 
-    def mark_resolved(self, user_key: str, conflict_id: str, keep: Keep, source: str) -> None:
+    def mark_resolved(self, user_key: str, conflict_id: str, keep: Keep, source: str) -> bool:
+        """Mark an open conflict resolved and log it; False when it was no longer open (resolved elsewhere)."""
         now = time.time()
-        with self.db.tx() as con:
-            con.execute(
-                "UPDATE conflicts SET state='resolved', resolved_at=?, keep=? WHERE conflict_id=? AND user_key=?",
+        with self.db.tx() as tx:
+            if not tx.execute(
+                "UPDATE conflicts SET state='resolved', resolved_at=?, keep=? WHERE conflict_id=? AND user_key=? AND state='open'",
                 (now, keep, conflict_id, user_key),
-            )
-            con.execute(
+            ):
+                return False
+            tx.execute(
                 "INSERT INTO resolutions (conflict_id, user_key, keep, source, resolved_at) VALUES (?, ?, ?, ?, ?)",
                 (conflict_id, user_key, keep, source, now),
             )
+        return True
 
 
 def _conflict(mem: UserMemory, row: dict[str, Any]) -> Conflict:

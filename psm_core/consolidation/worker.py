@@ -7,6 +7,11 @@ with psm.worker():            # or psm.start_worker() ... psm.stop_worker()
 ```
 A failed job is retried with exponential backoff; a job whose worker died is delivered again when
 its lease expires. Stopping waits for the job in progress to finish its current pass.
+
+Workers in several processes, on several machines, share one queue when their PSMs share a
+PostgreSQL database (``PSM_DATABASE_URL``): each claims a job exclusively (``SKIP LOCKED``), keeps
+its lease alive from a heartbeat thread while the pass runs, and stops a pass whose lease another
+worker took over (:class:`~psm_core.consolidation.jobs.LeaseLost`); ``psm worker`` runs one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import socket
 import threading
 import uuid
 from typing import TYPE_CHECKING
+
+from psm_core.consolidation.jobs import LeaseLost
 
 if TYPE_CHECKING:
     from psm_core.consolidation.consolidator import Consolidator
@@ -86,6 +93,9 @@ class Worker:
                 break
             try:
                 rep = con.run_job(job, self.owner)
+            except LeaseLost as exc:  # another worker holds the job now and resumes the pass from its journal
+                logger.warning("consolidation job %s of user %s: %s", job.job_id[:8], job.user_id, exc)
+                continue
             except Exception as exc:  # every failure is retried with backoff, then marked failed
                 self.failed += 1
                 logger.exception("consolidation job %s of user %s failed", job.job_id[:8], job.user_id)

@@ -1,4 +1,5 @@
-"""The feedback log: which memories were surfaced, and how they turned out. SQLite under PSM_HOME.
+"""The feedback log: which memories were surfaced, and how they turned out. ``PSM_HOME/feedback.sqlite3``,
+or PostgreSQL (``PSM_DATABASE_URL``) shared by every process of a deployment (:mod:`psm_core.coordination`).
 
 ```
 retrievals  one row per recall whose memories reached an LLM (user key, run id, time)
@@ -15,22 +16,24 @@ Erasing a user deletes their rows (:meth:`erase_user`).
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from psm_core.coordination import Backend, Database, SQLiteBackend, Tx, backend_for
 from psm_core.errors import InvalidInputError, NotFoundError
 from psm_core.feedback.profile import PROFILE_KEYS, PROFILE_TRAITS, profile_increment, profile_vector
 from psm_core.recall import RecallResult
 from psm_core.skill.base import Candidate
 from psm_core.skill.features import FEATURE_NAMES, candidate_features
 from psm_core.stores.chroma import user_key
+
+if TYPE_CHECKING:
+    from psm_core.config import PSMSettings
 
 __all__ = [
     "FeedbackLog",
@@ -104,41 +107,37 @@ def _outcome_value(outcome: Outcome | str, score: float | None) -> tuple[Outcome
 
 
 class FeedbackLog:
-    """Append-only log of retrievals and outcomes (thread-safe, one SQLite file)."""
+    """Append-only log of retrievals and outcomes (thread-safe; a SQLite file or PostgreSQL).
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._con = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.execute("PRAGMA secure_delete=ON")
-        self._con.executescript(_SCHEMA)
-        self._migrate()
+    ``FeedbackLog(path)`` opens (or creates) a SQLite file; ``FeedbackLog(backend)`` uses a backend from
+    :func:`psm_core.coordination.connect`; :meth:`for_settings` picks the one a :class:`PSMSettings` selects.
+    """
 
-    def _migrate(self) -> None:
+    def __init__(self, target: Path | Backend) -> None:
+        self.db = Database(SQLiteBackend(target) if isinstance(target, Path) else target)
+        self.path = target if isinstance(target, Path) else None
+        self.db.ensure(_SCHEMA, self._migrate)
+
+    @classmethod
+    def for_settings(cls, settings: PSMSettings) -> FeedbackLog:
+        """The log of ``settings``: PostgreSQL at ``database_url``, else ``home/feedback.sqlite3``."""
+        return cls(backend_for(settings, "feedback.sqlite3"))
+
+    def _migrate(self, tx: Tx) -> None:
         """Add the profile columns to logs written before profiles existed (idempotent)."""
         for table, columns in (("retrievals", _SNAPSHOT_COLS), ("profiles", _PROFILE_COLS)):
-            have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
+            have = self.db.columns(tx, table)
             for col in columns:
                 if col not in have:
-                    self._con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" REAL NOT NULL DEFAULT 0')
+                    tx.execute(self.db.backend.ddl(f'ALTER TABLE {table} ADD COLUMN "{col}" REAL NOT NULL DEFAULT 0'))
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self.db.close()
 
     def _write(self, sql_many: list[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        with self._lock:
-            self._con.execute("BEGIN")
-            try:
-                for sql, rows in sql_many:
-                    self._con.executemany(sql, rows)
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
+        with self.db.tx() as tx:
+            for sql, rows in sql_many:
+                tx.executemany(sql, rows)
 
     def log_retrieval(self, user_id: str, result: RecallResult, *, skill: str, run_id: str | None = None) -> str:
         """Record that ``result``'s memories were surfaced (e.g. injected into a prompt); returns its id."""
@@ -187,13 +186,9 @@ class FeedbackLog:
         """Record the outcome of a retrieval (for all its memories, or only ``memory_ids``). Returns rows written."""
         outcome, value = _outcome_value(outcome, score)
         key = user_key(user_id)
-        with self._lock:
-            self._check_retrieval(key, retrieval_id)
-            traits = list(
-                self._con.execute(
-                    f"SELECT memory_id, {_TRAIT_COLS} FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,)
-                )
-            )
+        with self.db.read() as tx:
+            self._check_retrieval(tx, key, retrieval_id)
+            traits = tx.rows(f"SELECT memory_id, {_TRAIT_COLS} FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,))
         surfaced = [r[0] for r in traits]
         ids = list(memory_ids) if memory_ids is not None else surfaced
         unknown = set(ids) - set(surfaced)
@@ -210,7 +205,7 @@ class FeedbackLog:
                     "INSERT INTO outcomes (retrieval_id, user_key, memory_id, outcome, value, source, created_at) VALUES (?,?,?,?,?,?,?)",
                     rows,
                 ),
-                ("INSERT OR IGNORE INTO profiles (user_key) VALUES (?)", [(key,)]),
+                ("INSERT INTO profiles (user_key) VALUES (?) ON CONFLICT (user_key) DO NOTHING", [(key,)]),
                 (f"UPDATE profiles SET n = n + ?, {sets} WHERE user_key=?", [(len(ids), *inc.tolist(), key)]),
             ]
         )
@@ -227,30 +222,27 @@ class FeedbackLog:
         """
         outcome, value = _outcome_value(outcome, score)
         key = user_key(user_id)
-        with self._lock:
-            self._check_retrieval(key, retrieval_id)
-            cur = self._con.execute(
+        with self.db.tx() as tx:
+            self._check_retrieval(tx, key, retrieval_id)
+            return tx.insert(
                 "INSERT INTO outcomes (retrieval_id, user_key, memory_id, outcome, value, source, created_at, applied) "
                 "VALUES (?,?,NULL,?,?,?,?,1)",
                 (retrieval_id, key, outcome.value, value, source, time.time()),
+                "outcome_id",
             )
-            return int(cur.lastrowid or 0)
 
-    def _check_retrieval(self, key: str, retrieval_id: str) -> None:
-        """:class:`NotFoundError` unless ``retrieval_id`` was logged for the user ``key`` (call under the lock)."""
-        if (
-            self._con.execute("SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)).fetchone()
-            is None
-        ):
+    @staticmethod
+    def _check_retrieval(tx: Tx, key: str, retrieval_id: str) -> None:
+        """:class:`NotFoundError` unless ``retrieval_id`` was logged for the user ``key``."""
+        if not tx.rows("SELECT 1 FROM retrievals WHERE retrieval_id=? AND user_key=?", (retrieval_id, key)):
             raise NotFoundError(retrieval_id)
 
     def _profile(self, key: str) -> Any:
         cols = ", ".join(f'"{c}"' for c in _PROFILE_COLS)
-        with self._lock:
-            row = self._con.execute(f"SELECT n, {cols} FROM profiles WHERE user_key=?", (key,)).fetchone()
-        if row is None:
+        rows = self.db.rows(f"SELECT n, {cols} FROM profiles WHERE user_key=?", (key,))
+        if not rows:
             return profile_vector([0.0] * len(PROFILE_TRAITS), 0.0)
-        return profile_vector(row[1:], row[0])
+        return profile_vector(rows[0][1:], rows[0][0])
 
     def user_profile(self, user_id: str) -> dict[str, float]:
         """The utility profile of ``user_id`` now (:data:`PROFILE_KEYS` -> number; zeros without outcomes)."""
@@ -258,27 +250,22 @@ class FeedbackLog:
 
     def counts(self) -> dict[str, int]:
         """Numbers of retrievals, surfaced memories, outcomes and users with outcomes."""
-        with self._lock:
-            q = self._con.execute
-            return {
-                "retrievals": int(q("SELECT COUNT(*) FROM retrievals").fetchone()[0]),
-                "surfaced": int(q("SELECT COUNT(*) FROM surfaced").fetchone()[0]),
-                "outcomes": int(q("SELECT COUNT(*) FROM outcomes").fetchone()[0]),
-                "retrievals_with_outcomes": int(q("SELECT COUNT(DISTINCT retrieval_id) FROM outcomes").fetchone()[0]),
-                "users": int(q("SELECT COUNT(DISTINCT user_key) FROM outcomes").fetchone()[0]),
-            }
+        (row,) = self.db.rows(
+            "SELECT (SELECT COUNT(*) FROM retrievals), (SELECT COUNT(*) FROM surfaced), (SELECT COUNT(*) FROM outcomes), "
+            "(SELECT COUNT(DISTINCT retrieval_id) FROM outcomes), (SELECT COUNT(DISTINCT user_key) FROM outcomes)"
+        )
+        return dict(zip(("retrievals", "surfaced", "outcomes", "retrievals_with_outcomes", "users"), (int(v) for v in row)))
 
     def retrievals_for_run(self, run_id: str) -> list[tuple[str, str]]:
         """(retrieval_id, user_key) logged under an LLM ``run_id``."""
-        with self._lock:
-            return list(self._con.execute("SELECT retrieval_id, user_key FROM retrievals WHERE run_id=?", (run_id,)))
+        return [
+            (str(a), str(b)) for a, b in self.db.rows("SELECT retrieval_id, user_key FROM retrievals WHERE run_id=?", (run_id,))
+        ]
 
     def surfaced_ids(self, retrieval_id: str) -> list[str]:
-        with self._lock:
-            return [
-                r[0]
-                for r in self._con.execute("SELECT memory_id FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,))
-            ]
+        return [
+            str(r[0]) for r in self.db.rows("SELECT memory_id FROM surfaced WHERE retrieval_id=? ORDER BY rank", (retrieval_id,))
+        ]
 
     def outcomes(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """Outcome rows (of one user when given), oldest first; ``memory_id`` is None for a retrieval-level outcome."""
@@ -287,21 +274,16 @@ class FeedbackLog:
         if user_id is not None:
             sql += " WHERE user_key=?"
             args = (user_key(user_id),)
-        with self._lock:
-            cur = self._con.execute(sql + " ORDER BY outcome_id", args)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur]
+        return self.db.query(sql + " ORDER BY outcome_id", args)
 
     def pending_effects(self, user_id: str) -> list[tuple[int, str, float]]:
         """(outcome_id, memory_id, value) not yet applied to the user's store."""
-        with self._lock:
-            return list(
-                self._con.execute(
-                    "SELECT outcome_id, memory_id, value FROM outcomes WHERE user_key=? AND applied=0 AND memory_id IS NOT NULL "
-                    "ORDER BY outcome_id",
-                    (user_key(user_id),),
-                )
-            )
+        rows = self.db.rows(
+            "SELECT outcome_id, memory_id, value FROM outcomes WHERE user_key=? AND applied=0 AND memory_id IS NOT NULL "
+            "ORDER BY outcome_id",
+            (user_key(user_id),),
+        )
+        return [(int(i), str(m), float(v)) for i, m, v in rows]
 
     def mark_applied(self, outcome_ids: Sequence[int]) -> None:
         self._write([("UPDATE outcomes SET applied=1 WHERE outcome_id=?", [(i,) for i in outcome_ids])])
@@ -316,7 +298,7 @@ class FeedbackLog:
         cols = ", ".join(f's."{n}"' for n in FEATURE_NAMES)
         pcols = ", ".join(f'r."{c}"' for c in _SNAPSHOT_COLS)
         sql = (
-            f"SELECT s.rank, s.score, {cols}, o.value, r.created_at, r.skill, {pcols}, r.rowid FROM surfaced s "
+            f"SELECT s.rank, s.score, {cols}, o.value, r.created_at, r.skill, {pcols}, r.retrieval_id FROM surfaced s "
             "JOIN outcomes o ON o.retrieval_id = s.retrieval_id AND o.memory_id = s.memory_id "
             "JOIN retrievals r ON r.retrieval_id = s.retrieval_id"
         )
@@ -324,12 +306,11 @@ class FeedbackLog:
         if since is not None:
             sql += " WHERE r.created_at >= ?"
             args = (since.timestamp(),)
-        sql += " ORDER BY r.created_at, r.rowid, s.rank, o.outcome_id"
+        sql += " ORDER BY r.created_at, r.retrieval_id, s.rank, o.outcome_id"
         names = ["rank", "score", *FEATURE_NAMES, "value"]
         out: list[dict[str, float]] = []
-        ordinal: dict[int, int] = {}
-        with self._lock:
-            rows = list(self._con.execute(sql, args))
+        ordinal: dict[str, int] = {}
+        rows = self.db.rows(sql, args)
         k = len(names)
         for row in rows:
             d: dict[str, float] = dict(zip(names, row[:k]))
@@ -341,9 +322,7 @@ class FeedbackLog:
         return out
 
     def erase_user(self, user_id: str) -> None:
-        """Delete every row of ``user_id`` and reclaim the space."""
-        key = user_key(user_id)
-        self._write([(f"DELETE FROM {t} WHERE user_key=?", [(key,)]) for t in ("outcomes", "surfaced", "retrievals", "profiles")])
-        with self._lock:
-            self._con.execute("VACUUM")
-            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Delete every row of ``user_id`` and reclaim the space (SQLite: vacuumed, no byte left in the files;
+        PostgreSQL: the rows are deleted, and the server's vacuum reuses their space)."""
+        self.db.delete_user(("outcomes", "surfaced", "retrievals", "profiles"), user_key(user_id))
+        self.db.reclaim(vacuum=True)
