@@ -113,17 +113,34 @@ def speech_act(text: str) -> Act:
     parts = _sentences(text)
     if not parts or all(_social(p) for p in parts):
         return "social"
+    words = re.findall(r"[\w']+", text)
+    if len(words) <= 3 and not _SELF.search(text) and not any(ch.isdigit() for ch in text):
+        return "social"  # too short to say anything about the speaker ("cheers mate", "sounds fun")
     acts: list[Act] = []
     for p in parts:
         if _social(p):
             continue
-        if _REQUEST.match(p) and not _declarative_self(p):
+        if _declarative_self(p):
+            return "statement"
+        if _REQUEST.match(p):  # a request that says something about the speaker on the way is a statement too
+            if _SELF_CONTENT.search(p):
+                return "statement"
             acts.append("request")
-        elif _is_question(p) and not _declarative_self(p):
+        elif _is_question(p) and not _SELF_CLAUSE.search(p):
             acts.append("question")
         else:
             return "statement"
     return "request" if "request" in acts else "question" if acts else "social"
+
+
+_SELF_CLAUSE = re.compile(
+    r"\b(?:i'm|i am|i've|i have|i had|i was|i'll|i will|i'd|we're|we are|we've|we have|we were|my \w+ (?:is|are|was|has))\b"
+    r"(?!\s*(?:\?|$))",
+    re.I,
+)
+"""A clause stating something about the speaker inside a question ("I'm vegan, what should I cook?")."""
+_SELF_CONTENT = re.compile(r"\b(?:my|our)\s+\w+|" + _SELF_CLAUSE.pattern, re.I)
+"""Something about the speaker inside a request ("plan meals for my vegan diet")."""
 
 
 def _declarative_self(sentence: str) -> bool:
