@@ -197,11 +197,11 @@ class PSM:
         """The feedback log (``PSM_HOME/feedback.sqlite3``), opened on first use."""
         with self._feedback_lock:
             if self._feedback is None:
-                self._feedback = FeedbackLog(self.settings.home / "feedback.sqlite3")
+                self._feedback = FeedbackLog.for_settings(self.settings)
             return self._feedback
 
     def _erase_feedback(self, user_id: str) -> None:
-        if self._feedback is not None or (self.settings.home / "feedback.sqlite3").exists():
+        if self._feedback is not None or self.settings.database_url or (self.settings.home / "feedback.sqlite3").exists():
             self.feedback_log.erase_user(user_id)
 
     def compact(self) -> dict[str, int]:
@@ -346,7 +346,11 @@ class PSM:
         return await asyncio.to_thread(self.consolidate_all, now=now, progress=progress)
 
     def _erase_consolidation(self, user_id: str) -> None:
-        if self._consolidation is not None or (self.settings.home / "consolidation.sqlite3").exists():
+        if (
+            self._consolidation is not None
+            or self.settings.database_url
+            or (self.settings.home / "consolidation.sqlite3").exists()
+        ):
             self.consolidation.on_erase(user_id)
 
     def _close_consolidation(self) -> None:
