@@ -118,7 +118,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                         for i, t in enumerate(chunk)
                     ]
                     recs = mem.observe_many(events)
-                    kept = [r for r in recs if r.tier is Tier.EPISODIC]
+                    # each stored turn once (a restated turn returns the episode it repeats)
+                    kept = list({r.id: r for r in recs if r.tier is Tier.EPISODIC}.values())
                     if kept:
                         vecs = emb.embed([r.text for r in kept])
                         col.add(ids=[r.id for r in kept], embeddings=vecs, documents=[r.text for r in kept],
