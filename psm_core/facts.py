@@ -222,11 +222,11 @@ def plan_facts(
             continue
         if reading.attribute == NONE:
             continue
-        fact = _statement_fact(user_key, ep, text, reading.attribute, [ep.id])
+        fact = _statement_fact(user_key, ep, reading.fact or text, reading.attribute, [ep.id])
         if fact.id in idx.records:
             continue
         cands = _candidates(view, fact, vec, thresholds)
-        rels = skill.relate_batch([(text, c.text) for c in cands]) if cands else []
+        rels = skill.relate_batch([(fact.text, c.text) for c in cands]) if cands else []
         dup = next(
             (c for c, r in zip(cands, rels) if r.relation is Relation.DUPLICATE and r.probability >= thresholds.duplicate), None
         )

@@ -164,3 +164,32 @@ def test_smollm2_gguf_in_4bit() -> None:
     corr = lm.is_correction("No, I live in Porto, not Lisbon.", "Since you live in Lisbon, try these cafes.")
     assert isinstance(gate, GateDecision) and isinstance(inter, Interference) and isinstance(corr, Correction)
     assert lm.stats["calls"] == 3 and lm.stats["attempts"] >= 3
+
+
+def test_read_attributes_writes_the_fact_in_its_own_words_and_falls_back(lm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    before = dict(lm.stats)
+    (fallback,) = lm.read_attributes(["I handed in my notice at Google, next Monday I start at Anybotics."])
+    assert lm.stats["fallbacks"] - before["fallbacks"] == 1 and fallback.fact is None  # the random model: the fallback's reading
+    outputs = iter(['{"attribute": "job", "fact": "x"}', '{"attribute": "employer", "fact": "The user works at Anybotics."}'])
+    monkeypatch.setattr(lm, "generate", lambda user, max_new_tokens=None: next(outputs))
+    (got,) = lm.read_attributes(["I handed in my notice at Google, next Monday I start at Anybotics."])
+    assert (got.attribute, got.fact) == ("employer", "The user works at Anybotics.")  # "job" is not an attribute: retried
+
+
+def test_a_psm_on_the_lm_skill_forms_abstractive_facts(lm, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from psm_core import PSM, PSMSettings
+
+    def fake_generate(user: str, max_new_tokens: int | None = None) -> str:
+        if "Which personal attribute" in user:
+            return '{"attribute": "residence", "fact": "The user lives in Lisbon."}'
+        if "worth remembering" in user:
+            return '{"keep": true, "kind": "fact", "importance": 0.8, "emotional_weight": 0.1, "confidence": 0.9}'
+        return "no json"
+
+    monkeypatch.setattr(lm, "generate", fake_generate)
+    with PSM(PSMSettings(home=tmp_path / "home"), skill=lm) as psm:
+        mem = psm.for_user("u")
+        ep = mem.observe("So we finally moved into our flat in Lisbon!", timestamp=T0)
+        (fact,) = [r for r in mem.records() if r.tier is Tier.SEMANTIC]
+        assert fact.text == "The user lives in Lisbon." and fact.provenance == [ep.id] and fact.attribute == "residence"
+        assert mem.recall("Where do I live?", k=1)[0].text == "The user lives in Lisbon."

@@ -91,6 +91,7 @@ class AttributeReading(BaseModel):
 
     attribute: str
     probability: float = Field(ge=0.0, le=1.0)
+    fact: str | None = None  # the skill's own wording of the fact (an LM writes it); None: the statement, tidied
 
 
 class Correction(BaseModel):

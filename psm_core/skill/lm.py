@@ -29,7 +29,16 @@ from pydantic import BaseModel, ValidationError
 from psm_core.embeddings import Embedder
 from psm_core.errors import InvalidInputError, MissingDependencyError, SkillError
 from psm_core.skill import lm_prompts as P
-from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern, Relation
+from psm_core.skill.base import (
+    AttributeReading,
+    Candidate,
+    Correction,
+    GateDecision,
+    Interference,
+    MemorySkill,
+    Pattern,
+    Relation,
+)
 from psm_core.types import Event, MemoryRecord
 
 __all__ = ["PSMLM", "chat_prompt", "extract_json", "load_4bit"]
@@ -196,6 +205,31 @@ class PSMLM(MemorySkill):
             return Interference(relation=Relation(o.relation), probability=o.probability)
 
         return self._or_fallback("interfere", run, lambda f: f.interfere(new, existing, similarity))  # type: ignore[no-any-return]
+
+    def read_attributes(self, texts: Sequence[str], vectors: NDArray[np.float32] | None = None) -> list[AttributeReading]:
+        """The attribute of each statement, and the fact it states in the LM's own words (abstractive)."""
+        from psm_core.attributes import ATTRIBUTE_NAMES, NONE
+
+        allowed = {*ATTRIBUTE_NAMES, NONE}
+        out: list[AttributeReading] = []
+        for n, text in enumerate(texts):
+
+            def check(o: P.AttributeOut) -> None:
+                if o.attribute not in allowed:
+                    raise ValueError(f"attribute must be one of {sorted(allowed)}, got {o.attribute!r}")
+
+            def run(text: str = text) -> AttributeReading:
+                o = self._ask(P.attribute_prompt(text, ATTRIBUTE_NAMES), P.AttributeOut, check=check, max_new_tokens=64)
+                fact = o.fact.strip() if o.attribute != NONE else ""
+                return AttributeReading(attribute=o.attribute, probability=0.8, fact=fact or None)
+
+            vec = None if vectors is None else vectors[n : n + 1]
+
+            def fall(f: MemorySkill, t: str = text, v: NDArray[np.float32] | None = vec) -> AttributeReading:
+                return f.read_attributes([t], v)[0]
+
+            out.append(self._or_fallback("read_attributes", run, fall))
+        return out
 
     def weigh(self, query: str, candidates: Sequence[Candidate], now: datetime) -> NDArray[np.float64]:
         if not candidates:

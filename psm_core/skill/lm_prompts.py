@@ -89,6 +89,22 @@ def gate_prompt(text: str, role: str, context: Sequence[str]) -> str:
     )
 
 
+class AttributeOut(_Out):
+    attribute: str = Field(min_length=1)
+    fact: str = ""
+
+
+def attribute_prompt(text: str, attributes: Sequence[str]) -> str:
+    names = ", ".join(attributes)
+    return (
+        f"Statement by the user: {text}\n\n"
+        f"Which personal attribute of the user is it about? attribute is one of {names}, other (personal but none of "
+        "these) or none (not about the user: a question, a request, small talk). fact restates what it says about the "
+        "user in one short sentence in the third person (empty for none). Answer as JSON: "
+        '{"attribute": "employer", "fact": "The user works at Anybotics."}'
+    )
+
+
 def interfere_prompt(new: str, existing: str) -> str:
     return (
         f"Existing memory: {existing}\nNew statement: {new}\n\n"
