@@ -87,7 +87,7 @@ _CORRECTION_CUE = re.compile(
 )
 _X_NOT_Y = re.compile(
     r"(?:^|[\s,:;(])(?:it'?s\s+|it is\s+|is\s+|was\s+|on\s+|at\s+|in\s+)?"
-    r"(?P<new>[\w'][\w' :.-]{0,40}?)\s*,?\s+(?:not|rather than|instead of)\s+(?P<old>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)",
+    r"(?P<new>[\w'][\w' :.-]{0,40}?)\s*(?:,\s*not|\s+rather than|\s+instead of)\s+(?P<old>[\w'][\w' :.-]{0,40}?)\s*(?=[.!?,;)]|$)",
     re.I,
 )
 _NOT_Y_BUT_X = re.compile(
