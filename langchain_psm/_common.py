@@ -1,16 +1,16 @@
-"""Helpers shared by the adapters: the process-wide default PSM and message <-> memory conversion."""
+"""Helpers shared by the adapters: the process-wide default PSM (:func:`psm_core.defaults.default_psm`) and
+message <-> memory conversion."""
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, ToolMessage
 
 from psm_core import PSM, MemoryRecord, UserMemory
+from psm_core.defaults import default_psm
 from psm_core.errors import EmptyTextError, InvalidInputError
 from psm_core.render import render_role
 from psm_core.text import clean_text
@@ -31,24 +31,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ROLE_OF_TYPE: dict[str, str] = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
-
-_default: PSM | None = None
-_default_lock = threading.Lock()
-
-
-def default_psm() -> PSM:
-    """The process-wide ``PSM.local()`` used when an adapter is built without ``psm=`` (closed at exit).
-
-    An embedded store has one writer per process, so every adapter without an explicit PSM shares it.
-    Once it is closed, the next adapter built without ``psm=`` gets a fresh one.
-    """
-    global _default
-    with _default_lock:
-        if _default is None or _default.closed:
-            _default = PSM.local()
-            atexit.register(_default.close)
-            logger.info("langchain_psm created the default PSM at %s", _default.settings.home)
-        return _default
 
 
 def as_text(value: Any) -> str:

@@ -20,12 +20,13 @@ from pydantic import ConfigDict, Field
 from langchain_psm._common import default_psm
 from langchain_psm.callbacks import FeedbackTracker
 from psm_core import PSM, RecallResult, ScoredMemory, UserMemory
+from psm_core.errors import InvalidInputError
 from psm_core.recall import DEFAULT_HEADER
 from psm_core.render import quote, render_block, render_line
 from psm_core.text import validate_user_id
 from psm_core.types import Status, Tier
 
-__all__ = ["PSMRetriever", "format_documents", "memory_to_document"]
+__all__ = ["SEARCH_KWARGS", "PSMRetriever", "format_documents", "memory_to_document"]
 
 
 def memory_to_document(memory: ScoredMemory) -> Document:
@@ -75,12 +76,18 @@ def _line(doc: Document) -> str:
         return f"- {quote(doc.page_content)}"
 
 
+SEARCH_KWARGS = ("include_superseded", "k", "tiers", "token_budget")
+"""Keys of ``search_kwargs`` (as LangChain's vector-store retrievers take them): ``recall`` arguments."""
+
+
 class PSMRetriever(BaseRetriever):
     """Recall ``k`` memories of ``user_id`` for a query (``invoke(query, k=3)`` overrides ``k`` per call).
 
     ``tiers`` defaults to episodic, semantic and archival; ``token_budget`` caps the rendered size.
-    With ``feedback`` (a PSMFeedbackCallbackHandler) the documents' memories are linked to the LLM run
-    whose prompt receives them.
+    ``search_kwargs`` (``{"k": 1}``, as LangChain's vector-store retrievers take it) sets ``k``, ``tiers``,
+    ``token_budget`` or ``include_superseded`` too, over the fields of the same name; a ``k`` passed to
+    ``invoke`` wins over both. With ``feedback`` (a PSMFeedbackCallbackHandler) the documents' memories are
+    linked to the LLM run whose prompt receives them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -91,11 +98,29 @@ class PSMRetriever(BaseRetriever):
     tiers: list[str] | None = None
     token_budget: int | None = Field(default=None, ge=1)
     session_id: str | None = None
+    include_superseded: bool = False
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
     feedback: FeedbackTracker | None = Field(default=None, exclude=True)
 
     def __init__(self, **data: Any) -> None:
         validate_user_id(data.get("user_id"))  # a PSM error, not a pydantic one
+        unknown = set(data.get("search_kwargs") or {}) - set(SEARCH_KWARGS)
+        if unknown:
+            raise InvalidInputError(f"search_kwargs takes {list(SEARCH_KWARGS)}, not {sorted(unknown)}")
         super().__init__(**data)
+
+    def _recall_kwargs(self, k: int | None) -> dict[str, Any]:
+        """``recall``'s arguments: the fields, then ``search_kwargs`` over them, then ``k`` of the call."""
+        kwargs: dict[str, Any] = {
+            "k": self.k,
+            "tiers": self.tiers,
+            "token_budget": self.token_budget,
+            "include_superseded": self.include_superseded,
+        }
+        kwargs.update(self.search_kwargs)
+        if k is not None:
+            kwargs["k"] = k
+        return kwargs
 
     @property
     def user_memory(self) -> UserMemory:
@@ -109,13 +134,9 @@ class PSMRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        res = self.user_memory.recall(query, k=self.k if k is None else k, tiers=self.tiers, token_budget=self.token_budget)
-        return self._documents(res)
+        return self._documents(self.user_memory.recall(query, **self._recall_kwargs(k)))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        res = await self.user_memory.arecall(
-            query, k=self.k if k is None else k, tiers=self.tiers, token_budget=self.token_budget
-        )
-        return self._documents(res)
+        return self._documents(await self.user_memory.arecall(query, **self._recall_kwargs(k)))

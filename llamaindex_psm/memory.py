@@ -7,6 +7,8 @@ Pass it as ``memory=`` to chat engines (``SimpleChatEngine``, ``ContextChatEngin
 memory = PSMMemory.from_defaults(psm=psm, user_id="alice", session_id="monday")
 engine = SimpleChatEngine.from_defaults(llm=llm, memory=memory)
 ```
+Without ``psm=`` it uses the process-wide ``PSM.local()`` (:func:`psm_core.defaults.default_psm`), as the
+LangChain adapters do.
 ``put`` observes each user turn into the PSM (the gate decides what is kept); ``get`` returns the
 session's recent messages preceded by a system message listing the memories recalled for the
 latest user input. The session's messages live in a LlamaIndex chat store (in memory by default).
@@ -27,6 +29,7 @@ from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 
 from llamaindex_psm.context import DEFAULT_HEADER, latest_user_text, message_text, recall_context
 from llamaindex_psm.feedback import FeedbackTracker, track_conversation
+from psm_core.defaults import default_psm
 from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
@@ -43,7 +46,10 @@ class PSMMemory(BaseMemory):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    psm: PSM = Field(exclude=True, repr=False, description="The PSM holding the user's memory.")
+    psm: PSM = Field(
+        default_factory=default_psm, exclude=True, repr=False,
+        description="The PSM holding the user's memory (default: the process-wide PSM.local(), as in langchain_psm).",
+    )  # fmt: skip
     user_id: str = Field(description="Whose memory this is; never shared between users.")
     session_id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="The conversation's id.")
     k: int = Field(default=8, ge=1, description="At most this many memories per recall.")
@@ -80,7 +86,7 @@ class PSMMemory(BaseMemory):
     def from_defaults(  # type: ignore[override]
         cls,
         *,
-        psm: PSM,
+        psm: PSM | None = None,
         user_id: str,
         session_id: str | None = None,
         chat_history: list[ChatMessage] | None = None,
@@ -89,13 +95,17 @@ class PSMMemory(BaseMemory):
     ) -> PSMMemory:
         """A memory for ``user_id`` in ``psm``; ``chat_history`` seeds the session (not observed).
 
-        With ``llm`` and no ``token_limit``, the history window is 75% of the LLM's context window.
+        Without ``psm``, the process-wide ``PSM.local()`` (:func:`psm_core.defaults.default_psm`, the one
+        langchain_psm's adapters share; closed at exit). With ``llm`` and no ``token_limit``, the history
+        window is 75% of the LLM's context window.
         """
         if llm is not None and "token_limit" not in kwargs:
             kwargs["token_limit"] = max(256, int(llm.metadata.context_window * 0.75))
         if session_id:
             kwargs["session_id"] = session_id
-        memory = cls(psm=psm, user_id=user_id, **kwargs)
+        if psm is not None:
+            kwargs["psm"] = psm
+        memory = cls(user_id=user_id, **kwargs)
         if chat_history:
             memory.set(chat_history)
         return memory

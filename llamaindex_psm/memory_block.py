@@ -22,6 +22,7 @@ from llama_index.core.memory import BaseMemoryBlock
 
 from llamaindex_psm.context import DEFAULT_HEADER, latest_user_text, message_text, recall_context
 from llamaindex_psm.feedback import FeedbackTracker, track_conversation
+from psm_core.defaults import default_psm
 from psm_core.errors import InvalidInputError
 from psm_core.memory import UserMemory
 from psm_core.psm import PSM
@@ -39,7 +40,10 @@ class PSMMemoryBlock(BaseMemoryBlock[str]):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: str = Field(default="psm_memory", description="The block's name (its tag in the memory template).")
-    psm: PSM = Field(exclude=True, repr=False, description="The PSM holding the user's memory.")
+    psm: PSM = Field(
+        default_factory=default_psm, exclude=True, repr=False,
+        description="The PSM holding the user's memory (default: the process-wide PSM.local(), as in langchain_psm).",
+    )  # fmt: skip
     user_id: str = Field(description="Whose memory this is; never shared between users.")
     k: int = Field(default=8, ge=1, description="At most this many memories per recall.")
     token_budget: int = Field(default=500, ge=1, description="Token budget of the block's content.")

@@ -1,4 +1,4 @@
-"""Core ``psm`` subcommands: demo, inspect, export, erase."""
+"""Core ``psm`` subcommands: demo, inspect, export, import, profile, erase."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from psm_core.errors import PSMError
 from psm_core.psm import PSM
 from psm_core.types import MemoryRecord
 
-__all__ = ["open_psm", "register", "table"]
+__all__ = ["known_user", "open_psm", "register", "table"]
 
 DEMO_SESSIONS: list[tuple[str, list[tuple[str, str]]]] = [
     (
@@ -55,11 +55,29 @@ DEMO_QUERIES = [
 ]
 
 
-def open_psm(args: argparse.Namespace, **overrides: Any) -> PSM:
-    """A PSM for a CLI command (``--home`` overrides PSM_HOME)."""
+def open_psm(args: argparse.Namespace, *, create: bool = False, **overrides: Any) -> PSM:
+    """A PSM for a CLI command (``--home`` overrides PSM_HOME); an embedded home that does not exist is
+    an error unless ``create`` (a command that only reads must not leave an empty home behind)."""
     if getattr(args, "home", None):
         overrides["home"] = Path(args.home)
-    return PSM(PSMSettings(**overrides))
+    settings = PSMSettings(**overrides)
+    if settings.server is None and not create:
+        if not settings.home.exists():
+            raise PSMError(f"no PSM home at {settings.home}: pass --home DIR or set PSM_HOME")
+        if not settings.home.is_dir():
+            raise PSMError(f"PSM home {settings.home} is not a directory: pass --home DIR or set PSM_HOME")
+    return PSM(settings)
+
+
+def known_user(psm: PSM, user_id: str) -> str:
+    """``user_id`` when ``psm`` holds memories of it; a :class:`PSMError` saying so plainly otherwise."""
+    from psm_core.text import validate_user_id
+
+    validate_user_id(user_id)
+    if user_id not in psm.users():
+        where = psm.settings.home if psm.settings.server is None else psm.settings.chroma_url or "the Chroma server"
+        raise PSMError(f"no memories of user {user_id!r} in {where}")
+    return user_id
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -134,7 +152,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     with open_psm(args) as psm:
-        mem = psm.for_user(args.user)
+        mem = psm.for_user(known_user(psm, args.user))
         recs = mem.records(args.tier) if args.tier else mem.records()
         stats = mem.stats()
         print(table([[t, c] for t, c in stats.tiers.items() if t not in ("sensory", "working")], ["tier", "records"]))
@@ -145,9 +163,23 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     with open_psm(args) as psm:
-        text = psm.for_user(args.user).export(args.out)
+        text = psm.for_user(known_user(psm, args.user)).export(args.out)
     if not args.out:
         sys.stdout.write(text)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    source = Path(args.path)
+    if not source.is_file():
+        raise PSMError(f"no file at {source}: pass --in FILE, a file written by `psm export`")
+    with open_psm(args, create=True) as psm:
+        recs = psm.for_user(args.user).import_records(source, as_user=args.as_user)
+    tiers: dict[str, int] = {}
+    for r in recs:
+        tiers[r.tier.value] = tiers.get(r.tier.value, 0) + 1
+    detail = ", ".join(f"{n} {t}" for t, n in tiers.items())
+    print(f"imported {len(recs)} records of user {args.user!r}" + (f" ({detail})" if detail else ""))
     return 0
 
 
@@ -160,9 +192,7 @@ def _profile(args: argparse.Namespace) -> int:
             raise PSMError(f"--as-of {args.as_of!r} is not an ISO date such as 2024-03-04 or 2024-03-04T12:00+00:00") from None
         as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
     with open_psm(args) as psm:
-        if args.user not in psm.users():
-            raise PSMError(f"no memories of user {args.user!r} in {psm.settings.home}")
-        prof = psm.for_user(args.user).profile(as_of=as_of)
+        prof = psm.for_user(known_user(psm, args.user)).profile(as_of=as_of)
     when = f"as of {as_of:%Y-%m-%d %H:%M}" if as_of else "now"
     if not len(prof):
         print(f"no facts about {args.user!r} {when}")
@@ -178,12 +208,21 @@ def _erase(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise PSMError("psm erase asks for confirmation on a terminal: pass --yes to erase without asking")
-        answer = input(f"Erase every memory of user {args.user!r}? This cannot be undone [y/N] ")
+        try:
+            answer = input(f"Erase every memory of user {args.user!r}? This cannot be undone [y/N] ")
+        except EOFError:
+            answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("aborted")
             return 1
     with open_psm(args) as psm:
-        psm.for_user(args.user).erase()
+        mem = psm.for_user(args.user)
+        try:
+            known_user(psm, args.user)
+        except PSMError as exc:  # erased all the same: a log (feedback, jobs) may name a user without memories
+            mem.erase()
+            raise PSMError(f"{exc}; any logs naming it are erased") from None
+        mem.erase()
         psm.compact()
     print(f"erased user {args.user!r}")
     return 0
@@ -202,10 +241,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--user", required=True)
     p.add_argument("--out", help="file to write (default: stdout)")
     p.set_defaults(func=_export)
+    p = sub.add_parser("import", help="import a user's memories from the JSON lines of `psm export` (same ids and tiers)")
+    p.add_argument("--user", required=True)
+    p.add_argument("--in", dest="path", required=True, metavar="FILE", help="JSON lines written by `psm export`")
+    p.add_argument("--as-user", dest="as_user", action="store_true", help="import records of another user id as --user's")
+    p.set_defaults(func=_import)
     p = sub.add_parser("profile", help="a user's facts by attribute: current, or as believed at a date")
     p.add_argument("--user", required=True)
     p.add_argument("--as-of", dest="as_of", help="ISO date or time in the user's timeline (default: now)")
-    p.add_argument("--home", default=argparse.SUPPRESS, help="PSM_HOME (default: $PSM_HOME or ~/.psm)")
     p.set_defaults(func=_profile)
     p = sub.add_parser("erase", help="erase everything of a user (every tier, every log)")
     p.add_argument("--user", required=True)

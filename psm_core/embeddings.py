@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,12 @@ from psm_core.errors import ConfigurationError, MissingDependencyError
 __all__ = ["DEFAULT_MODEL", "Embedder", "OnnxEmbedder", "TorchEmbedder", "load_embedder", "resolve_model_path"]
 
 logger = logging.getLogger(__name__)
+setup_logger = logging.getLogger("psm_core.setup")
+"""One WARNING line before each one-time model export (seconds of silence otherwise), one INFO line after.
+
+A WARNING reaches stderr even in an application that configured no logging (Python's last-resort
+handler), as transformers' and huggingface_hub's notices do; silence it with
+``logging.getLogger("psm_core.setup").setLevel(logging.ERROR)``, or run ``psm setup`` once beforehand."""
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}", "default"}
@@ -139,7 +146,8 @@ def _threads() -> int:
 class OnnxEmbedder(_BaseEmbedder):
     """A sentence-transformers BERT-style model exported once to ONNX and run with onnxruntime.
 
-    The export (needs torch, a core dependency) is written atomically under ``cache_dir`` and reused.
+    The export (needs torch, a core dependency) is written atomically under ``cache_dir`` (``onnx_path``)
+    and reused; the first one is announced on stderr (see :data:`setup_logger`).
     Output matches sentence-transformers (mean pooling, L2 normalization) to ~1e-6.
     """
 
@@ -148,8 +156,8 @@ class OnnxEmbedder(_BaseEmbedder):
 
         path = resolve_model_path(model)
         cache_dir = Path(cache_dir or Path("~/.cache/psm/models").expanduser())
-        onnx_path = _export_onnx(path, cache_dir)
-        self._session = ort_session(onnx_path)
+        self.onnx_path = _export_onnx(path, cache_dir)
+        self._session = ort_session(self.onnx_path)
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.enable_truncation(max_length)
         self._tok.enable_padding()
@@ -184,11 +192,20 @@ def ort_session(onnx_path: Path) -> Any:
     return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 
 
-def _export_onnx(model_dir: Path, cache_dir: Path, *, tag: str = "", tweak: Callable[[Any], None] | None = None) -> Path:
+def _export_onnx(
+    model_dir: Path,
+    cache_dir: Path,
+    *,
+    tag: str = "",
+    tweak: Callable[[Any], None] | None = None,
+    what: str = "the embedding model",
+    seconds: int = 15,
+) -> Path:
     """Export the transformer in ``model_dir`` (last hidden state) to ONNX under ``cache_dir``, once.
 
     ``tweak`` edits the loaded torch model before the export (the reranker merges its adapter there);
-    ``tag`` names that edit in the file name, so each variant is exported once.
+    ``tag`` names that edit in the file name, so each variant is exported once. ``what`` and ``seconds``
+    (a rough duration) word the line announcing the export on :data:`setup_logger`.
     """
     digest = hashlib.sha256(tag.encode())
     for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
@@ -203,7 +220,8 @@ def _export_onnx(model_dir: Path, cache_dir: Path, *, tag: str = "", tweak: Call
     with FileLock(str(target) + ".lock"):
         if target.exists():
             return target
-        logger.info("exporting %s to ONNX at %s (once)", model_dir.name, target)
+        setup_logger.warning("preparing %s (one time, ~%d s)…", what, seconds)
+        started = time.perf_counter()
         import warnings
 
         import torch
@@ -243,6 +261,7 @@ def _export_onnx(model_dir: Path, cache_dir: Path, *, tag: str = "", tweak: Call
                 dynamo=False,
             )
         os.replace(tmp, target)
+        setup_logger.info("prepared %s in %.1f s: %s", what, time.perf_counter() - started, target)
     return target
 
 

@@ -676,6 +676,57 @@ class UserMemory:
                 raise InvalidInputError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
         return text
 
+    def import_records(self, source: str | Path, *, as_user: bool = False) -> list[MemoryRecord]:
+        """Write back the records of an :meth:`export` (a path, or its text): same ids, tiers and fields.
+
+        A ``str`` that is empty or starts with ``{`` is the JSON lines themselves; any other ``str`` or
+        ``Path`` names a file. Every line is checked as ``remember`` checks its arguments before anything
+        is written (all or nothing); records of another user id are refused unless ``as_user`` makes them
+        this user's. A record with the id of one of this user's replaces it, whatever its tier; vectors
+        are recomputed with the embedder (sentence vectors come with the next consolidation pass)."""
+        from psm_core.exchange import read_export
+
+        self._psm._check_open()
+        check_bool(as_user, "as_user")
+        recs = read_export(source, self.user_id, as_user=as_user, max_text_bytes=self._psm.settings.max_text_bytes)
+        if not recs:
+            return []
+        vecs = record_vectors(self._psm.embed, recs)
+        by_tier: dict[Tier, list[int]] = {}
+        for i, r in enumerate(recs):
+            by_tier.setdefault(r.tier, []).append(i)
+        idx = self._ensure_loaded()
+        with idx.lock:
+            self._psm.store.register_user(self.user_id)
+            before = {r.id: (idx.records[r.id], idx.vector(r.id).copy()) for r in recs if r.id in idx.records}
+            written: list[tuple[Tier, list[str]]] = []
+            try:
+                for tier, rows in by_tier.items():
+                    if tier is not Tier.WORKING:
+                        ids = [recs[i].id for i in rows]
+                        written.append((tier, ids))
+                        self._psm.store.upsert(self.key, tier, [recs[i] for i in rows], vecs[rows])
+                        self._psm.store.delete_everywhere(self.key, ids, keep=tier)
+                self._psm.store.delete_everywhere(self.key, [recs[i].id for i in by_tier.get(Tier.WORKING, [])])
+            except PSMError:  # put back what was there: the import is all or nothing
+                for tier, ids in written:
+                    self._psm.store.delete(self.key, tier, ids)
+                for old, vec in before.values():
+                    self._psm.store.upsert(self.key, old.tier, [old], vec[None, :])
+                raise
+            texts = {r.id: r.text for r in recs}
+            self._psm.store.delete_sentences(self.key, [rid for rid, (old, _) in before.items() if old.text != texts[rid]])
+            for i, r in enumerate(recs):
+                self._working.remove(r.id)
+                self._dirty.discard(r.id)
+                if r.tier is Tier.WORKING:
+                    idx.remove(r.id)
+                    self._working.add(r, vecs[i])
+                else:
+                    idx.put(r, vecs[i])
+        logger.info("user %s imported %d records", self.key[:8], len(recs))
+        return recs
+
     def profile(self, as_of: datetime | None = None) -> Profile:
         """The user's facts by attribute: those believed now, or at user time ``as_of`` (:mod:`psm_core.profile`)."""
         as_of = check_timestamp(as_of, "as_of")
@@ -738,6 +789,18 @@ class UserMemory:
 
     async def aprofile(self, as_of: datetime | None = None) -> Profile:
         return await asyncio.to_thread(self.profile, as_of)
+
+    async def arecords(self, tier: Tier | str | None = None, *, session_id: str | None = None) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.records, tier, session_id=session_id)
+
+    async def aworking(self, session_id: str | None = None) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.working, session_id)
+
+    async def asensory(self) -> list[Event]:
+        return await asyncio.to_thread(self.sensory)
+
+    async def aimport_records(self, source: str | Path, *, as_user: bool = False) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.import_records, source, as_user=as_user)
 
     async def alog_retrieval(self, result: RecallResult, **kwargs: Any) -> str:
         return await asyncio.to_thread(self.log_retrieval, result, **kwargs)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from psm_core.render import render_block, render_memory
 from psm_core.text import count_tokens
-from psm_core.types import MemoryRecord, Tier
+from psm_core.types import Kind, MemoryRecord, Status, Tier
 
 __all__ = ["DEFAULT_HEADER", "RecallResult", "ScoredMemory"]
 
@@ -17,7 +18,8 @@ DEFAULT_HEADER = "Relevant memories about the user:"
 
 
 class ScoredMemory(BaseModel):
-    """A recalled memory with its recall score and the evidence behind it."""
+    """A recalled memory with its recall score and the evidence behind it; the record's fields read through
+    (``id``, ``text``, ``tier``, ``kind``, ``status``, ``role``, ``session_id``, times, ``confidence``, …)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +54,55 @@ class ScoredMemory(BaseModel):
     @property
     def provenance(self) -> list[str]:
         return self.record.provenance
+
+    # the record's other fields, read through (``m.kind`` is ``m.record.kind``)
+    @property
+    def status(self) -> Status:
+        return self.record.status
+
+    @property
+    def kind(self) -> Kind:
+        return self.record.kind
+
+    @property
+    def role(self) -> str:
+        return self.record.role
+
+    @property
+    def session_id(self) -> str | None:
+        return self.record.session_id
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.record.observed_at
+
+    @property
+    def valid_from(self) -> datetime | None:
+        return self.record.valid_from
+
+    @property
+    def valid_to(self) -> datetime | None:
+        return self.record.valid_to
+
+    @property
+    def confidence(self) -> float:
+        return self.record.confidence
+
+    @property
+    def importance(self) -> float:
+        return self.record.importance
+
+    @property
+    def attribute(self) -> str | None:
+        return self.record.attribute
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.record.metadata
+
+    @property
+    def recall_count(self) -> int:
+        return self.record.recall_count
 
     def render(self) -> str:
         """This memory as one prompt line of quoted data: ``- [date] role: "text" (note)`` (see :mod:`psm_core.render`)."""

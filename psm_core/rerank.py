@@ -148,8 +148,10 @@ class CrossEncoder:
         base = resolve_model_path(str(meta["base"]))
         tag = "rerank-" + hashlib.sha256(self.adapter.read_bytes()).hexdigest()[:12]
         cache = Path(cache_dir or Path("~/.cache/psm/models").expanduser())
-        onnx_path = _export_onnx(base, cache, tag=tag, tweak=lambda m: merge_adapter(m, tensors, meta))
-        self._session = ort_session(onnx_path)
+        self.onnx_path = _export_onnx(
+            base, cache, tag=tag, tweak=lambda m: merge_adapter(m, tensors, meta), what="the reranker", seconds=10
+        )
+        self._session = ort_session(self.onnx_path)
         self._tok = Tokenizer.from_file(str(base / "tokenizer.json"))
         self._tok.enable_truncation(int(meta["max_length"]), strategy="longest_first")
         self._tok.no_padding()  # padded per length bucket in _score

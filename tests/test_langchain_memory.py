@@ -185,10 +185,11 @@ def test_import_without_the_extra_names_the_pip_command() -> None:
 
 
 def test_adapters_without_a_psm_share_one_default_local_psm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_psm import PSMChatMessageHistory, PSMMemoryMiddleware, PSMRetriever, _common
+    from langchain_psm import PSMChatMessageHistory, PSMMemoryMiddleware, PSMRetriever
+    from psm_core import defaults
 
     monkeypatch.setenv("PSM_HOME", str(tmp_path / "default-home"))
-    monkeypatch.setattr(_common, "_default", None)
+    monkeypatch.setattr(defaults, "_default", None)
     memory = PSMMemory(user_id="alice")
     try:
         others = [
@@ -205,10 +206,10 @@ def test_adapters_without_a_psm_share_one_default_local_psm(tmp_path: Path, monk
 
 
 def test_a_closed_default_psm_is_replaced_by_a_fresh_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_psm import _common
+    from psm_core import defaults
 
     monkeypatch.setenv("PSM_HOME", str(tmp_path / "default-home"))
-    monkeypatch.setattr(_common, "_default", None)
+    monkeypatch.setattr(defaults, "_default", None)
     first = PSMMemory(user_id="alice")
     first.save_context({"input": LISBON}, {"response": "Noted."})
     first.psm.close()

@@ -9,9 +9,10 @@ import threading
 import time
 from datetime import datetime
 
-from psm_core.commands import open_psm, table
+from psm_core.commands import known_user, open_psm, table
 from psm_core.consolidation.pass_ import PassReport
 from psm_core.consolidation.worker import Worker
+from psm_core.errors import PSMError
 
 __all__ = ["register", "summary_table"]
 
@@ -42,9 +43,12 @@ def summary_table(reports: dict[str, PassReport]) -> str:
 def _now(value: str | None) -> datetime | None:
     if not value:
         return None
-    when = datetime.fromisoformat(value)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise PSMError(f"--now {value!r} is not an ISO time such as 2024-05-01T12:00:00+00:00") from None
     if when.tzinfo is None:
-        raise SystemExit("psm: error: --now must carry a timezone, e.g. 2024-05-01T12:00:00+00:00")
+        raise PSMError("--now must carry a timezone, e.g. 2024-05-01T12:00:00+00:00")
     return when
 
 
@@ -52,7 +56,7 @@ def _consolidate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     with open_psm(args, **({"skill": args.skill} if args.skill else {})) as psm:
-        users = psm.users() if args.all else [args.user]
+        users = psm.users() if args.all else [known_user(psm, args.user)]
         reports: dict[str, PassReport] = {}
         t0 = time.perf_counter()
         bar = tqdm(users, desc="consolidating", unit="user", disable=args.quiet or None, file=sys.stderr)
@@ -79,7 +83,7 @@ def _consolidate(args: argparse.Namespace) -> int:
 
 def _review(args: argparse.Namespace) -> int:
     with open_psm(args) as psm:
-        conflicts = psm.for_user(args.user).review_queue(include_resolved=args.all)
+        conflicts = psm.for_user(known_user(psm, args.user)).review_queue(include_resolved=args.all)
         if not conflicts:
             print("nothing to review")
             return 0
@@ -90,13 +94,13 @@ def _review(args: argparse.Namespace) -> int:
 
 def _resolve(args: argparse.Namespace) -> int:
     with open_psm(args) as psm:
-        c = psm.for_user(args.user).resolve(args.conflict, keep=args.keep, source="cli")
+        c = psm.for_user(known_user(psm, args.user)).resolve(args.conflict, keep=args.keep, source="cli")
         print(f"resolved {c.conflict_id}: kept {c.keep}")
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    with open_psm(args) as psm:
+    with open_psm(args, create=True) as psm:
         if args.once:
             reports = Worker(psm.consolidation, idle_minutes=args.idle_minutes).run_once()
             print(summary_table({r.user_id: r for r in reports}) if reports else "no jobs due")

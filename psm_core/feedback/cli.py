@@ -8,6 +8,7 @@ from pathlib import Path
 
 from psm_core.commands import table
 from psm_core.config import PSMSettings
+from psm_core.errors import PSMError
 from psm_core.feedback.learn import LearnReport, update_policy
 from psm_core.feedback.log import FeedbackLog
 from psm_core.feedback.versions import PolicyStore
@@ -69,13 +70,18 @@ def _status(store: PolicyStore, log_path: Path) -> str:
 
 def _learn(args: argparse.Namespace) -> int:
     home = _home(args)
+    if not home.is_dir():
+        raise PSMError(f"no PSM home at {home}: pass --home DIR or set PSM_HOME")
     store = PolicyStore(home / "policy")
     log_path = home / "feedback.sqlite3"
     if args.status:
         print(_status(store, log_path))
         return 0
     if args.rollback is not None:
-        version = None if args.rollback == "parent" else int(args.rollback.lstrip("v"))
+        try:
+            version = None if args.rollback == "parent" else int(args.rollback.lstrip("v"))
+        except ValueError:
+            raise PSMError(f"--rollback {args.rollback!r} is not a version such as v3 (or 0 for no policy)") from None
         got = store.rollback(version)
         print(f"active utility policy: {_name(got)}")
         return 0
