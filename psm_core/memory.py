@@ -1,4 +1,4 @@
-"""One user's memory: observe, remember, recall, get, sources, update, forget, erase, export, stats.
+"""One user's memory: observe, remember, recall, get, sources, update, forget, erase, export, import, stats.
 
 Every sync method has an async twin (``aobserve``, ``arecall``, …) that runs it off the event loop.
 Obtain instances from :meth:`psm_core.PSM.for_user`; never construct directly.
