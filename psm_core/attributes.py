@@ -19,11 +19,11 @@ from typing import Literal
 __all__ = [
     "ATTRIBUTES",
     "ATTRIBUTE_NAMES",
+    "Attribute",
     "FAMILIES",
     "NONE",
     "OTHER",
     "PERSONA_RELATIONS",
-    "Attribute",
     "attribute",
     "family",
     "is_single",

@@ -14,8 +14,8 @@ observed turn (kept by the gate, said by the user or a named speaker, a statemen
        ├─ contradiction → a new fact, flagged, and a conflict for review (``mem.review_queue()``)
        └─ complement / unrelated / nothing close → a new fact
 ```
-A fact is a semantic record with the statement as its text (greetings and trailing questions removed),
-the attribute, provenance to its episode and ``ledger["origin"] = "statement"``; its id derives from its
+A fact is a semantic record with the statement as its text (as said, or in the skill's own words when it
+writes them: PSM-LM), the attribute, provenance to its episode and ``ledger["origin"] = "statement"``; its id derives from its
 provenance (:func:`psm_core.consolidation.plan.fact_id`), so a pass never creates it twice. Nothing is
 deleted: a superseded fact keeps its text, provenance and validity interval.
 
@@ -36,10 +36,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from psm_core.attributes import NONE, OTHER, family
-from psm_core.index import UserIndex, normalized
+from psm_core.index import UserIndex, normalized, speaker_line
 from psm_core.ledger import MAX_UPDATED_BY, NO_LONGER, RETRACTED, SOURCE, SUPERSEDED_BY, UPDATED_BY, updated_by
 from psm_core.skill.base import MemorySkill, Relation
-from psm_core.statements import fact_text, parse_correction
+from psm_core.statements import parse_correction
 from psm_core.types import MemoryRecord, Status, Tier
 
 __all__ = ["ASSISTANT_ROLES", "ORIGIN", "STATEMENT", "USER_ROLES", "FactWrites", "Thresholds", "fact_id_for", "plan_facts"]
@@ -176,7 +176,7 @@ def _correct(view: _View, user_key: str, ep: MemoryRecord, vec: NDArray[np.float
         covering = [f for f in view.idx.facts_covering(target.id) if f.status is not Status.SUPERSEDED]
         target = covering[0] if covering else target
     prov = sorted(set(target.provenance if target.tier is Tier.SEMANTIC else [target.id]) | {ep.id})
-    fact = _statement_fact(user_key, ep, fact_text(text), target.attribute or OTHER, prov)
+    fact = _statement_fact(user_key, ep, text, target.attribute or OTHER, prov)
     fact = fact.model_copy(update={"valid_from": target.valid_from or target.observed_at})
     view.add(fact, vec)
     if target.tier is Tier.SEMANTIC:
@@ -203,9 +203,10 @@ def plan_facts(
     if not rows:
         return w
     seen: dict[tuple[str, str], str] = {}  # this batch's own turns (the stored ones are in idx.said)
-    texts = [fact_text(episodes[i].text) for i in rows]
+    # the statement as said, with its speaker: the embedder has it cached from storing the turn
+    texts = [speaker_line(episodes[i].role, episodes[i].text) for i in rows]
     readings = skill.read_attributes(texts)
-    for i, text, reading in zip(rows, texts, readings):
+    for i, reading in zip(rows, readings):
         ep, vec = episodes[i], vectors[i]
         key = (ep.role, normalized(ep.text))
         again = seen.get(key) or idx.said.get(key)
@@ -222,11 +223,12 @@ def plan_facts(
             continue
         if reading.attribute == NONE:
             continue
-        fact = _statement_fact(user_key, ep, reading.fact or text, reading.attribute, [ep.id])
+        fact = _statement_fact(user_key, ep, reading.fact or ep.text, reading.attribute, [ep.id])
         if fact.id in idx.records:
             continue
         cands = _candidates(view, fact, vec, thresholds)
-        rels = skill.relate_batch([(fact.text, c.text) for c in cands]) if cands else []
+        pairs = [(speaker_line(fact.role, fact.text), speaker_line(c.role, c.text)) for c in cands]
+        rels = skill.relate_batch(pairs) if cands else []
         dup = next(
             (c for c, r in zip(cands, rels) if r.relation is Relation.DUPLICATE and r.probability >= thresholds.duplicate), None
         )

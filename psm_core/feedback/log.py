@@ -121,6 +121,8 @@ class FeedbackLog:
     @classmethod
     def for_settings(cls, settings: PSMSettings) -> FeedbackLog:
         """The log of ``settings``: PostgreSQL at ``database_url``, else ``home/feedback.sqlite3``."""
+        if not settings.database_url:
+            return cls(settings.home / "feedback.sqlite3")
         return cls(backend_for(settings, "feedback.sqlite3"))
 
     def _migrate(self, tx: Tx) -> None:
