@@ -54,10 +54,13 @@ def test_train_small_end_to_end(tmp_path: Path) -> None:
     from psm_core.config import PSMSettings
     from psm_core.embeddings import load_embedder
     from psm_core.skill.mini import PSMMini
+    from psm_core.skill.training.relations import RelationsConfig
     from psm_core.skill.training.train import TrainConfig, train
 
+    small = RelationsConfig(statements=400, none_texts=100, pairs_per_class=100, persona_pairs_per_class=50,
+                            heldout_statements=50, heldout_pairs_per_class=10, attribute_epochs=2, relate_epochs=2)  # fmt: skip
     cfg = TrainConfig(out=tmp_path, dialogues=12, eval_dialogues=3, weigh_dialogues=4, pairs=300, eval_pairs=100,
-                      corrections=200, eval_corrections=50)  # fmt: skip
+                      corrections=200, eval_corrections=50, relations_config=small)  # fmt: skip
     report = train(cfg)
     assert (tmp_path / "model.safetensors").exists() and "Must not be used for" in (tmp_path / "MODEL_CARD.md").read_text()
     assert 0 <= report.metrics["interfere"]["heldout_macro_f1"] <= 1
@@ -66,6 +69,8 @@ def test_train_small_end_to_end(tmp_path: Path) -> None:
     assert skill.config["weak_labels"] is False
     assert "weigh_sentences" in skill.heads  # the recall head for stores after a pass
     assert report.metrics["weigh_sentences_lists"]["with_sentences"] > 0  # its lists were recorded after a pass
+    assert skill.attribute_head is not None and skill.relate_head is not None  # a full retrain reproduces them
+    assert "memops_test_relations" in report.metrics["relations"]
 
 
 def _python_blocks(text: str) -> list[str]:

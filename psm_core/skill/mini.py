@@ -7,6 +7,8 @@ PSMMini(MemorySkill)
   weigh      MLP on content-free candidate features                → recall score (numpy, vectorized)
   query      linear map of a question's embedding (query adapter)   → the vector recall searches with
   is_correction  MLP on [v_turn | v_turn*v_answer | cues]          → probability
+  read_attributes  MLP on [v | attribute cues]                     → taxonomy attribute or none (optional head)
+  relate_batch   MLP on [v_new | v_old | v_new*v_old | |v_new-v_old| | relation cues]  → 5 relations (optional head)
   decay      parametric half-life schedule (config of the weights)
   extract_patterns  clustering with the interference head (psm_core.skill.mini_patterns)
 ```
@@ -32,12 +34,22 @@ from psm_core.embeddings import Embedder
 from psm_core.errors import ConfigurationError, InvalidInputError
 from psm_core.index import CONTEXT_CHARS, speaker_line
 from psm_core.skill import mini_features as mf
-from psm_core.skill.base import Candidate, Correction, GateDecision, Interference, MemorySkill, Pattern, Relation
+from psm_core.skill import relate_features as rf
+from psm_core.skill.base import (
+    AttributeReading,
+    Candidate,
+    Correction,
+    GateDecision,
+    Interference,
+    MemorySkill,
+    Pattern,
+    Relation,
+)
 from psm_core.skill.mini_heads import MLP, WEIGHTS_FILE, load_heads, save_heads
 from psm_core.skill.mini_patterns import extract_patterns
 from psm_core.types import Event, Kind, MemoryRecord, Tier
 
-__all__ = ["DEFAULT_WEIGHTS", "HEADS", "QUERY_HEAD", "SENTENCE_HEAD", "PSMMini"]
+__all__ = ["ATTRIBUTE_HEAD", "DEFAULT_WEIGHTS", "HEADS", "QUERY_HEAD", "RELATE_HEAD", "SENTENCE_HEAD", "PSMMini"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +57,9 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 HEADS = ("correct", "gate", "interfere", "weigh")
 SENTENCE_HEAD = "weigh_sentences"  # optional: recall weighting once a pass has embedded sentences
 QUERY_HEAD = "query"  # optional: the query adapter (psm_core.skill.training.adapter), for the embedder it was trained with
+ATTRIBUTE_HEAD = "attribute"  # optional: read_attributes (psm_core.skill.training.relations)
+RELATE_HEAD = "relate"  # optional: relate_batch (needs the attribute head too)
+OPTIONAL_HEADS = (SENTENCE_HEAD, QUERY_HEAD, ATTRIBUTE_HEAD, RELATE_HEAD)
 _KINDS = tuple(Kind)
 _RELATIONS = tuple(Relation)
 _CHUNK = 2048
@@ -109,10 +124,41 @@ class PSMMini(MemorySkill):
                 "these PSM-mini weights were trained on other sentence features than this version computes: "
                 "retrain with `psm train` (or use skill='baseline')"
             )
+        self._attribute_map: NDArray[np.float64] = np.eye(len(rf.ATTRIBUTE_CLASSES))  # head classes → taxonomy classes
+        self.attribute_head, self.relate_head = self._relation_heads(heads, config, embedder)
         self.gate_threshold = float(config.get("gate_threshold", 0.5))
         self.correction_threshold = float(config.get("correction_threshold", 0.5))
         self.decay_config: dict[str, Any] = {**DEFAULT_DECAY, **config.get("decay", {})}
         self.pattern_config: dict[str, Any] = dict(config.get("patterns", {}))
+
+    def _relation_heads(self, heads: dict[str, MLP], config: dict[str, Any], embedder: Embedder) -> tuple[MLP | None, MLP | None]:
+        """The attribute and relation heads when the weights have them and they fit this version's features
+        and embedder; otherwise None (read_attributes / relate_batch fall back to the rule defaults). Attribute
+        classes are matched by name: one the taxonomy no longer has reads as ``other``."""
+        attr, relate = heads.get(ATTRIBUTE_HEAD), heads.get(RELATE_HEAD)
+        if attr is None:
+            return None, None
+        classes = [str(c) for c in config.get("attribute_classes", ())]
+        expected = {
+            "attribute_cues": rf.ATTRIBUTE_CUE_NAMES,
+            "relate_classes": tuple(r.value for r in _RELATIONS),
+            "relate_cues": rf.RELATE_CUE_NAMES,
+        }
+        stale = [k for k, v in expected.items() if tuple(config.get(k, ())) != v]
+        if len(classes) != attr.n_out:
+            stale.append("attribute_classes")
+        if stale or (config.get("embedder") and embedder.name != config["embedder"]):
+            logger.warning(
+                "PSM-mini's attribute / relation heads do not fit this version (%s) or embedder: using the rule "
+                "defaults; retrain them with `psm train-relations`",
+                ", ".join(stale) or embedder.name,
+            )
+            return None, None
+        current = rf.ATTRIBUTE_CLASSES
+        self._attribute_map = np.zeros((len(classes), len(current)), dtype=np.float64)
+        for i, c in enumerate(classes):
+            self._attribute_map[i, current.index(c) if c in current else current.index("other")] = 1.0
+        return attr, relate
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
@@ -120,7 +166,7 @@ class PSMMini(MemorySkill):
         """Load weights from ``path`` (a directory or the safetensors file; default: the shipped weights)."""
         p = Path(path).expanduser() if path is not None else DEFAULT_WEIGHTS
         file = p / WEIGHTS_FILE if p.is_dir() or not p.suffix else p
-        heads, config = load_heads(file, HEADS, optional=(SENTENCE_HEAD, QUERY_HEAD))
+        heads, config = load_heads(file, HEADS, optional=OPTIONAL_HEADS)
         logger.info("loaded PSM-mini weights %s", file)
         return cls(heads, config, embedder)
 
@@ -224,6 +270,75 @@ class PSMMini(MemorySkill):
         """Relations of (new, existing) pairs. ``similarities`` are accepted for the interface; the head
         computes its own cosine from plain-text embeddings, as in training."""
         probs = self.interference_probabilities(pairs)
+        return [Interference(relation=_RELATIONS[int(p.argmax())], probability=round(float(p.max()), 4)) for p in probs]
+
+    # -- attributes and relations of single statements --------------------------------------------
+    def attribute_probabilities(
+        self, texts: Sequence[str], vectors: NDArray[np.float32] | None = None
+    ) -> NDArray[np.float64] | None:
+        """Distributions over :data:`psm_core.skill.relate_features.ATTRIBUTE_CLASSES` (the taxonomy, then
+        ``none``) for ``texts``; None without an attribute head. ``vectors``: their plain embeddings, if known."""
+        if self.attribute_head is None:
+            return None
+        checked = [_text(t, "statement") for t in texts]
+        if vectors is None:
+            vectors = self.embedder.embed(checked) if checked else np.zeros((0, self.dim), np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(checked), self.dim):
+            raise InvalidInputError(f"read_attributes needs one {self.dim}-d vector per text, got shape {vectors.shape}")
+        out = np.zeros((len(checked), len(rf.ATTRIBUTE_CLASSES)), dtype=np.float64)
+        for s in range(0, len(checked), _CHUNK):
+            raw = self.attribute_head(rf.attribute_inputs(vectors[s : s + _CHUNK], checked[s : s + _CHUNK]))
+            out[s : s + _CHUNK] = _softmax(raw) @ self._attribute_map
+        return out
+
+    def read_attributes(self, texts: Sequence[str], vectors: NDArray[np.float32] | None = None) -> list[AttributeReading]:
+        """The attribute each statement is about (``none``: not a personal statement), from the attribute head;
+        the rule default when the weights have none. Text mostly outside the Latin script is out of the
+        training distribution: its probability is at most 0.5."""
+        probs = self.attribute_probabilities(texts, vectors)
+        if probs is None:
+            return super().read_attributes(texts, vectors)
+        out = []
+        for text, p in zip(texts, probs):
+            i = int(p.argmax())
+            conf = float(p[i]) if mf.latin_share(text) >= 0.5 else min(float(p[i]), 0.5)
+            out.append(AttributeReading(attribute=rf.ATTRIBUTE_CLASSES[i], probability=round(conf, 4)))
+        return out
+
+    def relation_probabilities(self, pairs: Sequence[tuple[str, str]]) -> NDArray[np.float64] | None:
+        """Probabilities of the five relations (columns in :class:`Relation` order) of (new, earlier) statement
+        pairs of one speaker, from the relation head; None without one."""
+        if self.relate_head is None or self.attribute_head is None:
+            return None
+        checked = [(_text(a, "new"), _text(b, "old")) for a, b in pairs]
+        out = np.zeros((len(checked), len(_RELATIONS)), dtype=np.float64)
+        for s in range(0, len(checked), _CHUNK):
+            chunk = checked[s : s + _CHUNK]
+            uniq = list(dict.fromkeys(t for pair in chunk for t in pair))
+            vecs = self.embedder.embed(uniq)
+            probs = self.attribute_probabilities(uniq, vecs)
+            assert probs is not None
+            pos = {t: i for i, t in enumerate(uniq)}
+            ni = np.array([pos[a] for a, _ in chunk], dtype=np.int64)
+            oi = np.array([pos[b] for _, b in chunk], dtype=np.int64)
+            vn, vo = vecs[ni], vecs[oi]
+            cos = (vn * vo).sum(1)
+            cues = np.array(
+                [rf.relate_cues(a, b, float(c), probs[i], probs[j]) for (a, b), c, i, j in zip(chunk, cos, ni, oi)],
+                dtype=np.float32,
+            ).reshape(len(chunk), len(rf.RELATE_CUE_NAMES))
+            out[s : s + len(chunk)] = _softmax(self.relate_head(rf.relate_inputs(vn, vo, cues)))
+        return out
+
+    def relate_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Interference]:
+        """How each new statement relates to an earlier statement of the same speaker, from the relation head
+        (the rule default when the weights have none)."""
+        if not pairs:
+            return []
+        probs = self.relation_probabilities(pairs)
+        if probs is None:
+            return super().relate_batch(pairs)
         return [Interference(relation=_RELATIONS[int(p.argmax())], probability=round(float(p.max()), 4)) for p in probs]
 
     # -- recall weighting -----------------------------------------------------------------------

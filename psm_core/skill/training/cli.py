@@ -51,6 +51,23 @@ def register(sub: Any) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_train_lora)
 
+    t = sub.add_parser(
+        "train-relations",
+        help="add or replace PSM-mini's attribute and relation heads in existing weights",
+        description="Fit the attribute head (read_attributes) and the relation head (relate_batch) on PersonaChat, "
+        "the relation curriculum and the memops train split, and write them into an existing model.safetensors; "
+        "every other head and the config are kept. Also rewrites metrics.json and MODEL_CARD.md. The shipped heads "
+        "come from `psm train-relations --weights psm_core/skill/weights` with the defaults below.",
+    )
+    t.add_argument("--weights", required=True, type=Path, help="PSM-mini weights: a directory or its model.safetensors")
+    t.add_argument("--out", type=Path, default=None, help="output directory (default: next to --weights, in place)")
+    t.add_argument("--data", type=Path, default=None, help="development data root (default: ../shared/data)")
+    t.add_argument("--scenarios", type=Path, default=None, help="memops scenarios (default: benchmarks/memops/scenarios)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--cache", type=Path, default=None, help="directory to cache embeddings between runs")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train_relations)
+
     r = sub.add_parser(
         "train-reranker",
         help="train the cross-encoder reranker (a low-rank adapter over the packaged MiniLM)",
@@ -90,6 +107,17 @@ def _train(args: argparse.Namespace) -> int:
     )
     report = train(cfg, progress=not args.no_progress)
     print(f"PSM-mini written to {report.out} in {report.seconds:.0f} s")
+    print(json.dumps(report.metrics, indent=2, sort_keys=True))
+    sys.stdout.flush()
+    return 0
+
+
+def _train_relations(args: argparse.Namespace) -> int:
+    from psm_core.skill.training.relations import RelationsConfig, train_relations
+
+    cfg = RelationsConfig(seed=args.seed, data=args.data, scenarios=args.scenarios)
+    report = train_relations(args.weights, args.out, cfg, cache_dir=args.cache, progress=not args.no_progress)
+    print(f"attribute and relation heads written to {report.file} in {report.seconds:.0f} s")
     print(json.dumps(report.metrics, indent=2, sort_keys=True))
     sys.stdout.flush()
     return 0

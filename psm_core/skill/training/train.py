@@ -6,7 +6,8 @@ train(cfg)         → TrainReport: writes model.safetensors, MODEL_CARD.md and 
 ```
 Order: gate (with a threshold calibrated on data it was not fitted on), interference, correction,
 the query adapter (weak labels only; cross-fitted in two folds for the lists), then recall weighting
-on candidate lists gathered through the public API with the trained gate.
+on candidate lists gathered through the public API with the trained gate, and last the attribute and
+relation heads (:mod:`psm_core.skill.training.relations`, the step ``psm train-relations`` runs alone).
 Deterministic for a seed on a given machine (torch CPU, two threads).
 """
 
@@ -34,6 +35,7 @@ from psm_core.skill.training.curriculum import Curriculum
 from psm_core.skill.training.heldout import CORRECTION_SET
 from psm_core.skill.training.metrics import binary_report, macro_f1, recall_at
 from psm_core.skill.training.recall_lists import QueryResult, curriculum_units, lme_units, locomo_units, run_units
+from psm_core.skill.training.relations import RelationsConfig, add_relation_heads
 from psm_core.skill.training.vectors import VectorCache
 
 __all__ = ["TrainConfig", "TrainReport", "train"]
@@ -63,6 +65,8 @@ class TrainConfig:
     gate_recall_target: float = 0.98  # the evidence share the keep threshold is calibrated to keep
     cache_dir: Path | None = None
     embedder: str = "all-MiniLM-L6-v2"
+    relations: bool = True  # also fit the attribute and relation heads (the step `psm train-relations` runs alone)
+    relations_config: RelationsConfig | None = None  # their settings (default: RelationsConfig(seed, data))
 
 
 @dataclass
@@ -119,7 +123,9 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
     base = embedder or load_embedder(cfg.embedder, "onnx", Path("~/.cache/psm/models").expanduser())
     vectors = VectorCache(base, cfg.cache_dir, progress=progress)
     adapter_epochs = 3 * int(ADAPTER["epochs"]) if cfg.weak_labels else 0
-    steps = _Steps(12 + 2 * 12 + 30 + adapter_epochs + 2 * 40 * RANKER_SEEDS + 1, progress)
+    rel_cfg = cfg.relations_config or RelationsConfig(seed=cfg.seed, data=cfg.data)
+    rel_steps = 3 * rel_cfg.attribute_epochs + rel_cfg.relate_seeds * rel_cfg.relate_epochs + 1 if cfg.relations else 0
+    steps = _Steps(12 + 2 * 12 + 30 + adapter_epochs + 2 * 40 * RANKER_SEEDS + 1 + rel_steps, progress)
     metrics: dict[str, Any] = {"seed": cfg.seed, "weak_labels": cfg.weak_labels}
     cur, held = Curriculum(cfg.seed), Curriculum(cfg.seed + 1, held_out=True)
 
@@ -299,10 +305,17 @@ def train(cfg: TrainConfig, *, progress: bool = False, embedder: Embedder | None
         "heldout_curriculum_recall@10_cosine": recall_at(_rescored(held_lists, "similarity"), 10),
     }
     steps("weigh")
+
+    # -- attributes and relations of single statements (read_attributes, relate_batch) -------------------
+    if cfg.relations:
+        metrics["relations"] = add_relation_heads(heads, config, vectors, rel_cfg, steps)
+        steps("relations")
     metrics["seconds"] = round(time.time() - t0, 1)
     config["metrics"] = metrics
     config["train_config"] = {
-        k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir")
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in asdict(cfg).items()
+        if k not in ("out", "cache_dir", "relations_config")
     }
     skill = PSMMini(heads, config, base)
     skill.save(out)
