@@ -154,6 +154,15 @@ def _supersede(view: _View, old: MemoryRecord, new: MemoryRecord, *, retracted: 
     _link_later(view, old, later, None if retracted else end)
 
 
+_MAX_WORDS = 40
+"""Statements longer than this (a request with its whole context, several topics at once) are outside what the
+skill's relation reading was trained on: they form facts and merge duplicates, but supersede or flag nothing."""
+
+
+def _short(text: str) -> bool:
+    return len(text.split()) <= _MAX_WORDS
+
+
 def _strengthen(rec: MemoryRecord, gain: float) -> float:
     return float(min(1.0, 1.0 - (1.0 - rec.strength) * (1.0 - gain)))
 
@@ -236,9 +245,12 @@ def plan_facts(
             view.change(dup.id, provenance=sorted(set(dup.provenance) | {ep.id}), strength=_strengthen(dup, thresholds.restate_gain),
                         confidence=max(dup.confidence, ep.confidence))  # fmt: skip
             continue
-        updated = [c for c, r in zip(cands, rels) if r.relation is Relation.UPDATE and r.probability >= thresholds.update]
-        clash = [(c, r.probability) for c, r in zip(cands, rels)
-                 if r.relation is Relation.CONTRADICTION and r.probability >= thresholds.contradiction]  # fmt: skip
+        # only short statements replace or contradict one another (see _MAX_WORDS)
+        judged = _short(fact.text)
+        updated = [c for c, r in zip(cands, rels) if r.relation is Relation.UPDATE and r.probability >= thresholds.update
+                   and judged and _short(c.text)]  # fmt: skip
+        clash = [(c, r.probability) for c, r in zip(cands, rels) if r.relation is Relation.CONTRADICTION
+                 and r.probability >= thresholds.contradiction and judged and _short(c.text)]  # fmt: skip
         if clash and not updated:
             fact = fact.model_copy(update={"status": Status.FLAGGED})
             w.conflicts.extend((fact.id, c.id, p) for c, p in clash)

@@ -64,6 +64,7 @@ _UPDATABLE = frozenset(
      "provenance", "valid_from", "valid_to", "status", "metadata", "tier", "recall_count", "last_access"}
 )  # fmt: skip
 _FLUSH_AT = 256
+_UPDATE_SLACK = 0.15  # cosine by which a current fact may trail the statement it replaced and still be put before it
 MAX_K = 1000
 """Most memories one recall returns (a larger ``k`` is refused: page with ``exclude_ids`` instead)."""
 _MAX_ROLE_CHARS = 128
@@ -412,7 +413,11 @@ class UserMemory:
                 listed = grouped([int(i) for i in order], max(k, LIST_DEPTH, depth))
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
-            listed = with_updates(listed[: max(k, LIST_DEPTH)], max(k, LIST_DEPTH), idx.records.get)
+            def near(new: MemoryRecord, old: MemoryRecord) -> bool:  # the update speaks to the query nearly as well
+                sims = idx.similarities([new.id, old.id], qv)
+                return float(sims[0]) >= float(sims[1]) - _UPDATE_SLACK
+
+            listed = with_updates(listed[: max(k, LIST_DEPTH)], max(k, LIST_DEPTH), idx.records.get, near)
             ids = [rep.id for _, rep in listed]
             links = {rep.id: updated_by(rep) | updated_by(recs[i]) for i, rep in listed}
             final = [listed[n] for n in newer_first(ids, links)][:k]

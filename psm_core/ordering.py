@@ -107,11 +107,15 @@ def monotone(scores: Sequence[float]) -> list[float]:
 
 
 def with_updates(
-    listed: Sequence[tuple[int, MemoryRecord]], limit: int, lookup: Callable[[str], MemoryRecord | None]
+    listed: Sequence[tuple[int, MemoryRecord]],
+    limit: int,
+    lookup: Callable[[str], MemoryRecord | None],
+    relevant: Callable[[MemoryRecord, MemoryRecord], bool] = lambda new, old: True,
 ) -> list[tuple[int, MemoryRecord]]:
     """``listed`` with, right before a memory that a later statement replaced (ledger ``no_longer``), that
-    later statement's current fact when the list lacks it: asking about a state shows its current value even
-    when the question's words match the old statement better. At most ``limit`` long."""
+    later statement's current fact when the list lacks it and ``relevant(new, old)`` (the caller checks it
+    answers the query about as well): asking about a state shows its current value even when the question's
+    words match the old statement better. At most ``limit`` long."""
     out: list[tuple[int, MemoryRecord]] = []
     shown = {rep.id for _, rep in listed} | {p for _, rep in listed for p in rep.provenance}
     for i, rep in listed:
@@ -120,7 +124,7 @@ def with_updates(
             facts = [r for r in later if r.tier is Tier.SEMANTIC] or later
             if facts:
                 newest = max(facts, key=lambda r: (r.valid_from or r.observed_at, r.id))
-                if newest.id not in shown and not set(newest.provenance) & shown:
+                if newest.id not in shown and not set(newest.provenance) & shown and relevant(newest, rep):
                     shown.add(newest.id)
                     out.append((i, newest))
         out.append((i, rep))
