@@ -417,10 +417,14 @@ class UserMemory:
                 sims = idx.similarities([new.id, old.id], qv)
                 return float(sims[0]) >= float(sims[1]) - _UPDATE_SLACK
 
-            listed = with_updates(listed[: max(k, LIST_DEPTH)], max(k, LIST_DEPTH), idx.records.get, near)
-            ids = [rep.id for _, rep in listed]
-            links = {rep.id: updated_by(rep) | updated_by(recs[i]) for i, rep in listed}
-            final = [listed[n] for n in newer_first(ids, links)][:k]
+            # the head of the list is put in reading order (current values first); past it, the skill's order
+            # stands, so a long list never lifts a distant memory into the head (recall(k=50)[:10] == recall(k=10))
+            head = with_updates(listed[:LIST_DEPTH], LIST_DEPTH, idx.records.get, near)
+            ids = [rep.id for _, rep in head]
+            links = {rep.id: updated_by(rep) | updated_by(recs[i]) for i, rep in head}
+            shown = {rep.id for _, rep in head}
+            tail = [(i, rep) for i, rep in listed[LIST_DEPTH : max(k, LIST_DEPTH)] if rep.id not in shown]
+            final = ([head[n] for n in newer_first(ids, links)] + tail)[:k]
             values = monotone([float(scores[i]) for i, _ in final])
             ranked = [
                 ScoredMemory(

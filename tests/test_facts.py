@@ -175,3 +175,15 @@ def test_forgetting_the_episode_forgets_the_fact_taken_from_it(psm: PSM) -> None
     (ep,) = say(mem, [(0, "My passport number is X1234567.")])
     mem.forget(ep.id)
     assert mem.records() == [] and mem.profile().facts() == []
+
+
+def test_a_longer_list_starts_with_the_shorter_one(psm: PSM) -> None:
+    mem = psm.for_user("u")
+    say(mem, [(d, f"I work as a {job} at the {place}.") for d, (job, place) in
+              enumerate([("baker", "corner shop"), ("nurse", "city hospital"), ("pilot", "airline"), ("teacher", "school")])])  # fmt: skip
+    say(mem, [(10 + n, f"On day {n} I went swimming at the lake with my friend number {n}.") for n in range(20)], session="t")
+    q = "Where do I work?"
+    ten = mem.recall(q, k=10, touch=False)
+    fifty = mem.recall(q, k=50, touch=False)
+    assert fifty.ids[:10] == ten.ids and "teacher" in ten[0].text
+    assert [m.score for m in fifty] == sorted((m.score for m in fifty), reverse=True)
