@@ -411,6 +411,7 @@ class UserMemory:
                 order = session_support(scores, [c.record.session_id for c in cands])
                 scores[order] = np.sort(scores)[::-1]  # (a copy from _rerank) the same values, best first in the new order
                 listed = grouped([int(i) for i in order], max(k, LIST_DEPTH, depth))
+
             # a deeper rerank head chooses which memories lead, not how far newer_first reaches: the list it
             # reorders stays max(k, LIST_DEPTH) long, as without a reranker
             def near(new: MemoryRecord, old: MemoryRecord) -> bool:  # the update speaks to the query nearly as well
