@@ -102,7 +102,7 @@ class _BaseEmbedder:
     def __init__(self, name: str, dim: int) -> None:
         self._name = name
         self._dim = dim
-        self._cache = _LRU(2048)
+        self._cache = _LRU(8192)
 
     @property
     def name(self) -> str:
