@@ -93,6 +93,7 @@ class UserMemory:
         self._sensory = SensoryBuffer(psm.settings.sensory_window)
         self._working = WorkingMemory(psm.settings.working_window)
         self._dirty: set[str] = set()
+        self._derived: set[str] = set()  # facts and fact changes decided at observe time, written behind it
         self._latest_seen: datetime | None = None  # latest observed event, kept by the gate or not
 
     def __repr__(self) -> str:
@@ -257,22 +258,16 @@ class UserMemory:
             cur = idx.records.get(rid)
             if cur is not None:
                 changed.append(MemoryRecord.model_validate({**cur.model_dump(), **change, "version": cur.version + 1}))
-        facts = [f for f, _ in writes.facts]
+        # the episodes are the acknowledged write; what they change (facts, supersessions, ledgers) is derived
+        # from them and written right behind, by the background flusher (or the next write, pass, close)
         store.upsert(self.key, Tier.EPISODIC, episodes, vectors, new=True)
-        try:
-            if facts:
-                store.upsert(self.key, Tier.SEMANTIC, facts, np.stack([v for _, v in writes.facts]), new=True)
-            for tier in PERSISTENT_TIERS:
-                store.update_meta(self.key, tier, [r for r in changed if r.tier is tier])
-        except PSMError:
-            store.delete(self.key, Tier.EPISODIC, [e.id for e in episodes])
-            store.delete(self.key, Tier.SEMANTIC, [f.id for f in facts])
-            raise
         idx.put_many(zip(episodes, vectors))
         idx.put_many(writes.facts)
         idx.put_many((r, None) for r in changed)
-        for r in changed:
-            self._dirty.discard(r.id)
+        self._derived.update(f.id for f, _ in writes.facts)
+        self._derived.update(r.id for r in changed)
+        if self._derived:
+            self._psm._request_flush()
         if writes.conflicts:
             self._psm.consolidation.flag(self.user_id, writes.conflicts)
 
@@ -475,8 +470,23 @@ class UserMemory:
         if len(self._dirty) >= _FLUSH_AT:
             self._psm._request_flush()  # written by the PSM's background flusher, off the recall path
 
+    def _flush_derived(self) -> None:
+        """Write the records observing changed besides its episodes (new facts, superseded ones, ledgers), as
+        they are now in the index (the caller may hold the index lock)."""
+        with self._index.lock:
+            if not self._derived:
+                return
+            idx, store = self._index, self._psm.store
+            recs = [idx.records[i] for i in sorted(self._derived) if i in idx.records]
+            for tier in PERSISTENT_TIERS:
+                mine = [r for r in recs if r.tier is tier]
+                if mine:
+                    store.upsert(self.key, tier, mine, np.stack([idx.vector(r.id) for r in mine]))
+            self._derived.clear()
+
     def _flush(self) -> None:
-        """Write pending access statistics to the store."""
+        """Write pending derived records and access statistics to the store."""
+        self._flush_derived()
         with self._index.lock:
             if not self._dirty:
                 return
@@ -565,6 +575,7 @@ class UserMemory:
         """Write ``changes`` (checked; ``ledger`` allowed: the library's own writers) to one record."""
         idx = self._ensure_loaded()
         with idx.lock:
+            self._flush_derived()
             old = idx.records.get(record_id)
             if old is None:
                 raise NotFoundError(record_id)
@@ -627,6 +638,7 @@ class UserMemory:
             self._index.clear()
             self._index.loaded = True
             self._dirty.clear()
+            self._derived.clear()
             self._sensory.clear()
             self._working.clear()
             self._latest_seen = None

@@ -187,3 +187,16 @@ def test_a_longer_list_starts_with_the_shorter_one(psm: PSM) -> None:
     fifty = mem.recall(q, k=50, touch=False)
     assert fifty.ids[:10] == ten.ids and "teacher" in ten[0].text
     assert [m.score for m in fifty] == sorted((m.score for m in fifty), reverse=True)
+
+
+def test_facts_written_behind_the_episode_reach_the_store(home) -> None:
+    with PSM(PSMSettings(home=home)) as psm:
+        mem = psm.for_user("u")
+        say(mem, [(0, "I work as a nurse at St Mary's."), (30, "I moved to a new job at the Royal Infirmary.")])
+        (kept, gone) = say(mem, [(40, "I adopted a greyhound called Pixel."), (41, "My car is red.")])
+        mem.forget(gone.id)  # forgotten before the flusher wrote its fact: nothing of it may come back
+        shape = sorted((r.id, r.status.value, r.version) for r in mem.records())
+    with PSM(PSMSettings(home=home)) as psm:
+        mem = psm.for_user("u")
+        assert sorted((r.id, r.status.value, r.version) for r in mem.records()) == shape
+        assert not any("car is red" in r.text for r in mem.records())

@@ -126,6 +126,7 @@ class RecordWriter:
         conflicted: list[str] = []
         with idx.lock:
             self._check()
+            mem._flush_derived()  # what observing wrote behind must be in the store before a pass rewrites it
             for snap, change in todo:
                 if "text" in change:
                     raise InvalidInputError("consolidation writes never change a record's text")
