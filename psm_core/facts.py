@@ -61,8 +61,7 @@ class Thresholds:
     update: float = 0.5
     contradiction: float = 0.6
     near_cosine: float = 0.45
-    candidates: int = 4
-    family_cosine: float = 0.3
+    candidates: int = 8
     restate_gain: float = 0.2
 
 
@@ -266,9 +265,8 @@ def _candidates(view: _View, fact: MemoryRecord, vec: NDArray[np.float32], t: Th
     out: dict[str, MemoryRecord] = {}
     if fact.attribute and fact.attribute != OTHER:
         for name in family(fact.attribute):
-            for r in view.facts(fact.role, name):
-                if float(np.dot(vec, _vec_of(view, r))) >= t.family_cosine:
-                    out[r.id] = r
+            for r in view.facts(fact.role, name):  # however few words they share ("flat in Leeds" / "new place in Bristol")
+                out[r.id] = r
     for rid, sim in view.idx.nearest(vec, [Tier.EPISODIC], 4 * t.candidates):  # facts are found through their episodes
         if sim < t.near_cosine:
             continue
