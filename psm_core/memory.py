@@ -266,8 +266,8 @@ class UserMemory:
         idx.put_many((r, None) for r in changed)
         self._derived.update(f.id for f, _ in writes.facts)
         self._derived.update(r.id for r in changed)
-        if self._derived:
-            self._psm._request_flush()
+        if self._derived:  # written in batches: the flusher wakes within a second, or now when many are waiting
+            self._psm._request_flush(now=len(self._derived) >= _FLUSH_AT)
         if writes.conflicts:
             self._psm.consolidation.flag(self.user_id, writes.conflicts)
 

@@ -41,6 +41,9 @@ __all__ = ["PSM"]
 logger = logging.getLogger(__name__)
 
 
+_FLUSH_EVERY_S = 1.0
+"""How often the background flusher writes what is pending (facts behind observed turns, access statistics)."""
+
 _OPEN: dict[Path, PSM] = {}
 """Embedded homes open in this process (resolved path → PSM): opening one again shares the instance."""
 _OPEN_LOCK = threading.RLock()
@@ -237,19 +240,21 @@ class PSM:
                 self._cross_encoder = load_cross_encoder(self.settings.reranker, self.settings.model_cache / "models")
             return self._cross_encoder
 
-    def _request_flush(self) -> None:
-        """Ask the background flusher to write pending access statistics soon."""
+    def _request_flush(self, now: bool = True) -> None:
+        """Ask the background flusher to write pending writes: ``now``, or on its next round (within a second,
+        so that the writes of many observed turns go to the store together)."""
         with self._flusher_lock:
             if self._closed:
                 return
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="psm-flusher", daemon=True)
                 self._flusher.start()
-        self._flush_wanted.set()
+        if now:
+            self._flush_wanted.set()
 
     def _flush_loop(self) -> None:
         while not self._closed:
-            self._flush_wanted.wait(timeout=5.0)
+            self._flush_wanted.wait(timeout=_FLUSH_EVERY_S)
             self._flush_wanted.clear()
             if self._closed:
                 return
